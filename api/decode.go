@@ -1,0 +1,130 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/ledgerd/ledgerd/money"
+)
+
+// MaxBodyBytes is the largest request body accepted.
+const MaxBodyBytes = 64 << 10
+
+// decodeBody decodes the JSON request body into dst, strictly: the
+// Content-Type must be application/json (any charset parameter must be
+// UTF-8) or absent, the body at most MaxBodyBytes, one JSON object with no
+// unknown fields and nothing after it. An empty body leaves dst as it is
+// when allowEmpty, and is an error otherwise.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any, allowEmpty bool) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, params, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return &Error{Status: http.StatusUnsupportedMediaType, Type: typeUnsupportedMedia,
+				Message: "Content-Type must be application/json"}
+		}
+		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+			return &Error{Status: http.StatusUnsupportedMediaType, Type: typeUnsupportedMedia,
+				Message: "the request body must be encoded in UTF-8"}
+		}
+	}
+	if r.ContentLength > MaxBodyBytes {
+		return tooLarge()
+	}
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(dst); err != nil {
+		return decodeError(err, allowEmpty)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return tooLarge()
+		}
+		return badRequest("the request body must hold exactly one JSON object")
+	}
+	return nil
+}
+
+func tooLarge() *Error {
+	return &Error{Status: http.StatusRequestEntityTooLarge, Type: typePayloadTooLarge,
+		Message: fmt.Sprintf("the request body must be at most %d bytes", MaxBodyBytes)}
+}
+
+func decodeError(err error, allowEmpty bool) error {
+	var (
+		maxErr    *http.MaxBytesError
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.Is(err, io.EOF):
+		if allowEmpty {
+			return nil
+		}
+		return badRequest("a JSON request body is required")
+	case errors.As(err, &maxErr):
+		return tooLarge()
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("the request body is not valid JSON")
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return badRequest("the request body must be a JSON object")
+		}
+		return badRequest("%s must be a %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return badRequest("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return badRequest("the request body could not be read")
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string", "ptr":
+		return "string"
+	case "struct", "map":
+		return "JSON object"
+	}
+	return "number"
+}
+
+// parseAmount reads a required amount field: a JSON number or a string
+// holding one, exact, with the contract's rules.
+func parseAmount(field string, raw json.RawMessage) (money.Cents, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, badRequest("%s is required", field)
+	}
+	c, err := money.ParseJSON(raw)
+	if err != nil {
+		return 0, badRequest("%s", money.Describe(field, err))
+	}
+	return c, nil
+}
+
+// decimalID matches a positive decimal integer without sign or leading zeros.
+var decimalID = regexp.MustCompile(`^[1-9][0-9]{0,18}$`)
+
+// parseID reads a user id: a positive int64 written in decimal.
+func parseID(field, s string) (int64, error) {
+	if decimalID.MatchString(s) {
+		if id, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return id, nil
+		}
+	}
+	return 0, badRequest("%s must be a positive integer of at most 19 digits (got %q)", field, truncate(s, 40))
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,85 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/money"
+)
+
+// The machine-readable error types of the contract.
+const (
+	typeValidation        = "validation_error"
+	typeInsufficientFunds = "insufficient_funds"
+	typeNotFound          = "not_found"
+	typeConflict          = "conflict"
+	typeMethodNotAllowed  = "method_not_allowed"
+	typePayloadTooLarge   = "payload_too_large"
+	typeUnsupportedMedia  = "unsupported_media_type"
+	typeUnavailable       = "unavailable"
+	typeInternal          = "internal"
+)
+
+// Error is an error with its HTTP answer decided. Handlers and decoders
+// return it for request problems found before the ledger is called.
+type Error struct {
+	Status  int
+	Type    string
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Type, e.Message) }
+
+func badRequest(format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Type: typeValidation, Message: fmt.Sprintf(format, args...)}
+}
+
+// errorMapping is the one table from domain errors to the contract's
+// statuses and types. The first match wins.
+var errorMapping = []struct {
+	err     error
+	status  int
+	typ     string
+	message string
+}{
+	{ledger.ErrInsufficientFunds, http.StatusBadRequest, typeInsufficientFunds, "Insufficient funds"},
+	{ledger.ErrBalanceLimit, http.StatusBadRequest, typeValidation, "The balance would exceed the maximum of " + money.Format(money.MaxBalance)},
+	{ledger.ErrNotFound, http.StatusNotFound, typeNotFound, "User not found"},
+	{ledger.ErrEntryNotFound, http.StatusNotFound, typeNotFound, "Transaction not found"},
+	{ledger.ErrUserExists, http.StatusConflict, typeConflict, "A user with this id already exists"},
+	{ledger.ErrUnavailable, http.StatusServiceUnavailable, typeUnavailable, "The service is temporarily unavailable; retry later"},
+}
+
+// toError decides the HTTP answer for err.
+func toError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var verr *ledger.ValidationError
+	if errors.As(err, &verr) {
+		return badRequest("%s", verr.Message)
+	}
+	for _, m := range errorMapping {
+		if errors.Is(err, m.err) {
+			return &Error{Status: m.status, Type: m.typ, Message: m.message}
+		}
+	}
+	return &Error{Status: http.StatusInternalServerError, Type: typeInternal, Message: "Internal server error"}
+}
+
+// writeError answers with the error envelope for err. Server-side failures
+// are logged in full with the request id; the client gets a generic message.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	e := toError(err)
+	if e.Status >= 500 {
+		slog.ErrorContext(r.Context(), "request failed", "err", err, "status", e.Status, "request_id", requestID(r.Context()))
+	}
+	if e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, r, e.Status, envelope{Success: false, Error: &errorBody{Message: e.Message, Code: e.Status, Type: e.Type}})
+}

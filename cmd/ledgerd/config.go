@@ -1,0 +1,114 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is every setting of ledgerd. Each has an environment variable and
+// a flag of the same meaning; the flag wins.
+type config struct {
+	DatabaseURL   string
+	HTTPAddr      string
+	LogLevel      string
+	LogFormat     string
+	DBMaxConns    int
+	DBAcquireWait time.Duration
+	DBTxTimeout   time.Duration
+	ShutdownWait  time.Duration
+	NoMigrate     bool
+}
+
+// Defaults of the contract.
+const (
+	defaultDatabaseURL = "postgres://postgres@localhost:5432/ledger?sslmode=disable"
+	defaultHTTPAddr    = ":3000"
+)
+
+// newFlagSet declares the flags of cfg on a FlagSet named name, with
+// defaults taken from the environment.
+func newFlagSet(name string, cfg *config, getenv func(string) string, stderr io.Writer) (*flag.FlagSet, func() error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(key, def string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	var errs []error
+	envInt := func(key string, def int) int {
+		s := env(key, strconv.Itoa(def))
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be a positive integer, got %q", key, s))
+			return def
+		}
+		return n
+	}
+	envDur := func(key string, def time.Duration) time.Duration {
+		s := env(key, def.String())
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be a positive duration such as 5s, got %q", key, s))
+			return def
+		}
+		return d
+	}
+	fs.StringVar(&cfg.DatabaseURL, "database-url", env("DATABASE_URL", defaultDatabaseURL), "PostgreSQL URL (DATABASE_URL)")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", env("HTTP_ADDR", defaultHTTPAddr), "HTTP listen address (HTTP_ADDR)")
+	fs.StringVar(&cfg.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
+	fs.StringVar(&cfg.LogFormat, "log-format", env("LOG_FORMAT", "text"), "text or json (LOG_FORMAT)")
+	fs.IntVar(&cfg.DBMaxConns, "db-max-conns", envInt("DB_MAX_CONNS", 20), "most database connections in the pool (DB_MAX_CONNS)")
+	fs.DurationVar(&cfg.DBAcquireWait, "db-acquire-timeout", envDur("DB_ACQUIRE_TIMEOUT", 5*time.Second), "longest wait for a pooled connection before answering 503 (DB_ACQUIRE_TIMEOUT)")
+	fs.DurationVar(&cfg.DBTxTimeout, "db-tx-timeout", envDur("DB_TX_TIMEOUT", 10*time.Second), "longest database transaction or read (DB_TX_TIMEOUT)")
+	fs.DurationVar(&cfg.ShutdownWait, "shutdown-timeout", envDur("SHUTDOWN_TIMEOUT", 20*time.Second), "longest wait for in-flight requests at shutdown (SHUTDOWN_TIMEOUT)")
+	check := func() error {
+		if len(errs) > 0 {
+			return fmt.Errorf("%w: %v", errUsage, errs[0])
+		}
+		if cfg.DBMaxConns <= 0 {
+			return fmt.Errorf("%w: --db-max-conns must be positive", errUsage)
+		}
+		if _, err := parseLevel(cfg.LogLevel); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+			return fmt.Errorf("%w: LOG_FORMAT must be text or json, got %q", errUsage, cfg.LogFormat)
+		}
+		return nil
+	}
+	return fs, check
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return 0, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", s)
+	}
+	return l, nil
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(cfg.LogLevel)
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// redactURL hides the password of a URL for logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// errUsage marks a command-line mistake (exit status 2).
+var errUsage = errors.New("usage")
+
+func exitCode(err error) int {
+	if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	return 1
+}
+
+const usage = `ledgerd: an event-sourced balance ledger on PostgreSQL.
+
+Usage:
+  ledgerd serve [flags]          serve the HTTP API (migrates first unless --no-migrate)
+  ledgerd migrate up             apply pending migrations
+  ledgerd migrate down N         roll back the last N migrations
+  ledgerd migrate version        print the schema version
+  ledgerd migrate create-db      create the database named in DATABASE_URL if missing
+  ledgerd healthcheck            GET /healthz on the local server (for container health checks)
+  ledgerd version                print the version
+
+Configuration comes from the environment (see the README); flags override it.
+Run "ledgerd serve -h" for the flags.
+`
+
+// run is the whole program: main only wires the process to it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("%w: no subcommand", errUsage)
+	}
+	cmd, rest := args[1], args[2:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, rest, getenv, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, getenv, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, rest, getenv, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "ledgerd", versionString())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("%w: unknown subcommand %q", errUsage, cmd)
+}
+
+func versionString() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+		v += " " + bi.GoVersion
+	}
+	return v
+}

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ledgerd/ledgerd/api"
+	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/migrations"
+)
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	var cfg config
+	fs, check := newFlagSet("serve", &cfg, getenv, stderr)
+	fs.BoolVar(&cfg.NoMigrate, "no-migrate", false, "do not apply migrations at start")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := check(); err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	slog.SetDefault(logger)
+	return serve(ctx, cfg, logger, nil)
+}
+
+// serve runs the HTTP server until ctx is done, then shuts down gracefully.
+// When ready is not nil it receives the listener's address once the server
+// accepts connections (tests use it with HTTP_ADDR=127.0.0.1:0).
+func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- string) error {
+	if !cfg.NoMigrate {
+		if err := migrations.Up(cfg.DatabaseURL); err != nil {
+			return fmt.Errorf("migrate at start: %w", err)
+		}
+		logger.Info("schema migrated")
+	}
+	pool, err := openPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	l := ledger.New(pool, ledger.Options{AcquireTimeout: cfg.DBAcquireWait, TxTimeout: cfg.DBTxTimeout})
+	logger.Warn("authentication is off: LEDGER_API_TOKENS is not set, every client may use every route")
+
+	srv := &http.Server{
+		Handler:           api.NewServer(api.Deps{Ledger: l, Logger: logger}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      cfg.DBAcquireWait + cfg.DBTxTimeout + 15*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	logger.Info("serving", "addr", ln.Addr().String(), "database", redactURL(cfg.DatabaseURL), "version", version)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down", "timeout", cfg.ShutdownWait.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownWait)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// openPool opens the connection pool and checks the database answers.
+func openPool(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, errors.New("parse DATABASE_URL: not a valid PostgreSQL URL")
+	}
+	pc.MaxConns = int32(min(cfg.DBMaxConns, 10_000)) //nolint:gosec // bounded just above
+	if pc.ConnConfig.ConnectTimeout == 0 {
+		pc.ConnConfig.ConnectTimeout = 5 * time.Second
+	}
+	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
+		pc.ConnConfig.RuntimeParams["application_name"] = "ledgerd"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("open database pool: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to database %s: %w", redactURL(cfg.DatabaseURL), err)
+	}
+	return pool, nil
+}

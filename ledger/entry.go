@@ -1,0 +1,184 @@
+package ledger
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ledgerd/ledgerd/money"
+)
+
+// EntryType says what kind of change an entry records.
+type EntryType string
+
+// The entry types. Deposits, openings and incoming transfers have a positive
+// amount; withdrawals and outgoing transfers a negative one.
+const (
+	Opening     EntryType = "opening"
+	Deposit     EntryType = "deposit"
+	Withdrawal  EntryType = "withdrawal"
+	TransferIn  EntryType = "transfer_in"
+	TransferOut EntryType = "transfer_out"
+)
+
+// EntryTypes lists every entry type.
+var EntryTypes = []EntryType{Opening, Deposit, Withdrawal, TransferIn, TransferOut}
+
+// Valid reports whether t is one of EntryTypes.
+func (t EntryType) Valid() bool {
+	for _, v := range EntryTypes {
+		if t == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Hash is a SHA-256 digest, written as lowercase hex.
+type Hash [sha256.Size]byte
+
+// String returns the lowercase hex form.
+func (h Hash) String() string { return hex.EncodeToString(h[:]) }
+
+// MarshalText writes the lowercase hex form.
+func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// Entry is one ledger entry: a change of one user's balance.
+type Entry struct {
+	ID             uuid.UUID
+	UserID         int64
+	Seq            int64
+	Type           EntryType
+	Amount         money.Cents
+	BalanceAfter   money.Cents
+	TransferID     uuid.NullUUID
+	Description    string // "" when absent
+	Reference      string // "" when absent
+	IdempotencyKey string // "" when absent
+	CreatedAt      time.Time
+	PrevHash       Hash
+	Hash           Hash
+}
+
+// TimeLayout is how the API writes instants: UTC with microseconds, the
+// precision PostgreSQL stores.
+const TimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// FormatTime writes t in TimeLayout, in UTC.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// canonicalVersion starts every canonical encoding, so that a later format
+// can be told apart.
+const canonicalVersion = "ledgerd-entry-v1"
+
+// Canonical returns the canonical encoding of e that its hash covers: one
+// "name=value\n" line per field, in this order, in UTF-8:
+//
+//	ledgerd-entry-v1
+//	id=<uuid, lowercase, hyphenated>
+//	user_id=<decimal>
+//	seq=<decimal>
+//	type=<type>
+//	amount=<signed decimal cents>
+//	balance_after=<decimal cents>
+//	transfer_id=<uuid, or nothing>
+//	description=<byte length>:<bytes>
+//	reference=<byte length>:<bytes>
+//	idempotency_key=<byte length>:<bytes>
+//	created_at=<microseconds since the Unix epoch>
+//
+// Absent text fields are written as "0:". docs/audit.md shows how to
+// recompute it with psql and sha256sum.
+func (e Entry) Canonical() []byte {
+	b := make([]byte, 0, 256+len(e.Description)+len(e.Reference)+len(e.IdempotencyKey))
+	b = append(b, canonicalVersion+"\n"...)
+	b = append(b, "id="...)
+	b = append(b, e.ID.String()...)
+	b = append(b, "\nuser_id="...)
+	b = strconv.AppendInt(b, e.UserID, 10)
+	b = append(b, "\nseq="...)
+	b = strconv.AppendInt(b, e.Seq, 10)
+	b = append(b, "\ntype="...)
+	b = append(b, e.Type...)
+	b = append(b, "\namount="...)
+	b = strconv.AppendInt(b, int64(e.Amount), 10)
+	b = append(b, "\nbalance_after="...)
+	b = strconv.AppendInt(b, int64(e.BalanceAfter), 10)
+	b = append(b, "\ntransfer_id="...)
+	if e.TransferID.Valid {
+		b = append(b, e.TransferID.UUID.String()...)
+	}
+	b = appendText(b, "\ndescription=", e.Description)
+	b = appendText(b, "\nreference=", e.Reference)
+	b = appendText(b, "\nidempotency_key=", e.IdempotencyKey)
+	b = append(b, "\ncreated_at="...)
+	b = strconv.AppendInt(b, e.CreatedAt.UnixMicro(), 10)
+	b = append(b, '\n')
+	return b
+}
+
+func appendText(b []byte, name, s string) []byte {
+	b = append(b, name...)
+	b = strconv.AppendInt(b, int64(len(s)), 10)
+	b = append(b, ':')
+	return append(b, s...)
+}
+
+// ComputeHash returns SHA-256(e.PrevHash || e.Canonical()).
+func (e Entry) ComputeHash() Hash {
+	h := sha256.New()
+	h.Write(e.PrevHash[:])
+	h.Write(e.Canonical())
+	var out Hash
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// entryJSON is the entry as the API and the events show it.
+type entryJSON struct {
+	ID             uuid.UUID   `json:"id"`
+	UserID         int64       `json:"userId"`
+	Seq            int64       `json:"seq"`
+	Type           EntryType   `json:"type"`
+	Amount         money.Cents `json:"amount"`
+	BalanceAfter   money.Cents `json:"balanceAfter"`
+	TransferID     *uuid.UUID  `json:"transferId"`
+	Description    *string     `json:"description"`
+	Reference      *string     `json:"reference"`
+	IdempotencyKey *string     `json:"idempotencyKey"`
+	CreatedAt      string      `json:"createdAt"`
+	Hash           Hash        `json:"hash"`
+	PrevHash       Hash        `json:"prevHash"`
+}
+
+// MarshalJSON writes the entry as the contract shows it: absent optional
+// fields are null, amounts are exact JSON numbers, hashes lowercase hex.
+func (e Entry) MarshalJSON() ([]byte, error) {
+	j := entryJSON{
+		ID: e.ID, UserID: e.UserID, Seq: e.Seq, Type: e.Type,
+		Amount: e.Amount, BalanceAfter: e.BalanceAfter,
+		Description: nullable(e.Description), Reference: nullable(e.Reference),
+		IdempotencyKey: nullable(e.IdempotencyKey),
+		CreatedAt:      FormatTime(e.CreatedAt), Hash: e.Hash, PrevHash: e.PrevHash,
+	}
+	if e.TransferID.Valid {
+		j.TransferID = &e.TransferID.UUID
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return nil, fmt.Errorf("encode entry: %w", err)
+	}
+	return b, nil
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

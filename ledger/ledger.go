@@ -1,0 +1,246 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ledgerd/ledgerd/money"
+	"github.com/ledgerd/ledgerd/outbox"
+	"github.com/ledgerd/ledgerd/projection"
+)
+
+// Limits on the text fields of a change.
+const (
+	MaxDescriptionLen = 500 // characters
+	MaxReferenceLen   = 200 // characters
+)
+
+// Options tune a Ledger. Zero values take the defaults.
+type Options struct {
+	// AcquireTimeout bounds the wait for a pooled connection; past it the
+	// call fails with ErrUnavailable. Default 5s.
+	AcquireTimeout time.Duration
+	// TxTimeout bounds one transaction or read, from its first statement to
+	// its commit. Default 10s.
+	TxTimeout time.Duration
+	// OnTxRetry, when set, is called each time a transaction is retried
+	// after a serialization failure or deadlock.
+	OnTxRetry func()
+}
+
+// Ledger is the write path and the reads of the ledger.
+type Ledger struct {
+	pool *pgxpool.Pool
+	opts Options
+}
+
+// New returns a Ledger on pool.
+func New(pool *pgxpool.Pool, opts Options) *Ledger {
+	if opts.AcquireTimeout <= 0 {
+		opts.AcquireTimeout = 5 * time.Second
+	}
+	if opts.TxTimeout <= 0 {
+		opts.TxTimeout = 10 * time.Second
+	}
+	return &Ledger{pool: pool, opts: opts}
+}
+
+// Change asks to change one user's balance by Amount (negative for a
+// withdrawal).
+type Change struct {
+	UserID      int64
+	Amount      money.Cents
+	Description string
+	Reference   string
+}
+
+func (c Change) validate() error {
+	if c.UserID <= 0 {
+		return invalid("id", "user id must be a positive integer")
+	}
+	if c.Amount == 0 {
+		return invalid("amount", "amount must not be zero")
+	}
+	if c.Amount > money.MaxAmount || c.Amount < -money.MaxAmount {
+		return invalid("amount", "amount must be at most %s in absolute value", money.Format(money.MaxAmount))
+	}
+	return validateText(c.Description, c.Reference)
+}
+
+func validateText(description, reference string) error {
+	if !utf8.ValidString(description) || utf8.RuneCountInString(description) > MaxDescriptionLen {
+		return invalid("description", "description must be valid text of at most %d characters", MaxDescriptionLen)
+	}
+	if !utf8.ValidString(reference) || utf8.RuneCountInString(reference) > MaxReferenceLen {
+		return invalid("reference", "reference must be valid text of at most %d characters", MaxReferenceLen)
+	}
+	return nil
+}
+
+// Posted is the outcome of an applied change.
+type Posted struct {
+	// User is the user's row after the change.
+	User projection.User
+	// Entry is the entry that records the change.
+	Entry Entry
+}
+
+// PostEntry applies c as one ledger entry (a deposit when the amount is
+// positive, a withdrawal when negative): in one transaction, the guarded
+// update of the user's balance, the entry and its outbox event. It returns a
+// *ValidationError, ErrNotFound, ErrInsufficientFunds, ErrBalanceLimit or
+// ErrUnavailable, and on any error nothing is written.
+func (l *Ledger) PostEntry(ctx context.Context, c Change) (Posted, error) {
+	if err := c.validate(); err != nil {
+		return Posted{}, err
+	}
+	d := draft{Type: Deposit, Amount: c.Amount, Description: c.Description, Reference: c.Reference}
+	if c.Amount < 0 {
+		d.Type = Withdrawal
+	}
+	var p Posted
+	err := l.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		p, err = appendTx(ctx, tx, c.UserID, d)
+		return err
+	})
+	if err != nil {
+		return Posted{}, fmt.Errorf("post entry: %w", err)
+	}
+	return p, nil
+}
+
+// NewUser asks to create a user. ID 0 asks for an assigned id; a positive
+// Balance is recorded as an opening entry.
+type NewUser struct {
+	ID      int64
+	Balance money.Cents
+}
+
+// CreateUser creates a user, with an opening entry (and its event) when the
+// balance is above zero, in one transaction. It returns a *ValidationError,
+// ErrUserExists or ErrUnavailable, and on any error nothing is written.
+func (l *Ledger) CreateUser(ctx context.Context, n NewUser) (projection.User, error) {
+	if n.ID < 0 {
+		return projection.User{}, invalid("id", "id must be a positive integer")
+	}
+	if n.Balance < 0 || n.Balance > money.MaxAmount {
+		return projection.User{}, invalid("balance", "balance must be between 0 and %s", money.Format(money.MaxAmount))
+	}
+	var u projection.User
+	err := l.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		if u, err = projection.InsertTx(ctx, tx, n.ID); err != nil {
+			return err
+		}
+		if n.Balance == 0 {
+			return nil
+		}
+		p, err := appendTx(ctx, tx, u.ID, draft{Type: Opening, Amount: n.Balance})
+		u = p.User
+		return err
+	})
+	if err != nil {
+		return projection.User{}, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
+}
+
+// draft is an entry before the write path has given it its place in the
+// user's chain.
+type draft struct {
+	Type        EntryType
+	Amount      money.Cents
+	TransferID  uuid.NullUUID
+	Description string
+	Reference   string
+}
+
+// appendTx applies d to user userID inside tx: the guarded balance update,
+// the entry continuing the user's hash chain, and its outbox event, in two
+// round trips. It returns ErrNotFound, ErrInsufficientFunds or
+// ErrBalanceLimit when the guard refuses the change; the caller's
+// transaction must then be rolled back (withTx does).
+func appendTx(ctx context.Context, tx pgx.Tx, userID int64, d draft) (Posted, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Posted{}, fmt.Errorf("new entry id: %w", err)
+	}
+
+	// Round trip 1: the guarded update (which takes the row lock) and the
+	// head of the user's chain. The second statement runs after the first
+	// holds the lock, with a fresh snapshot, so it sees the last committed
+	// entry.
+	var (
+		applied projection.Applied
+		head    chainHead
+	)
+	b := &pgx.Batch{}
+	projection.QueueApply(b, userID, d.Amount, 1, &applied)
+	queueChainHead(b, userID, &head)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return Posted{}, err
+	}
+	if head.Seq != applied.PrevSeq {
+		return Posted{}, fmt.Errorf("user %d: projection is at seq %d but the ledger at %d", userID, applied.PrevSeq, head.Seq)
+	}
+
+	e := Entry{
+		ID:           id,
+		UserID:       userID,
+		Seq:          applied.User.Seq,
+		Type:         d.Type,
+		Amount:       d.Amount,
+		BalanceAfter: applied.User.Balance,
+		TransferID:   d.TransferID,
+		Description:  d.Description,
+		Reference:    d.Reference,
+		CreatedAt:    applied.User.UpdatedAt,
+		PrevHash:     head.Hash,
+	}
+	e.Hash = e.ComputeHash()
+	msg, err := newEvent(e)
+	if err != nil {
+		return Posted{}, err
+	}
+
+	// Round trip 2: the entry and its event.
+	b = &pgx.Batch{}
+	queueInsertEntries(b, []Entry{e})
+	if err := outbox.QueueEnqueue(b, []outbox.Message{msg}); err != nil {
+		return Posted{}, err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return Posted{}, err
+	}
+	return Posted{User: applied.User, Entry: e}, nil
+}
+
+// FindUser returns the user's current state from the projection, or
+// ErrNotFound or ErrUnavailable.
+func (l *Ledger) FindUser(ctx context.Context, id int64) (projection.User, error) {
+	var u projection.User
+	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+		var err error
+		u, err = projection.FindUser(ctx, conn, id)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return u, fmt.Errorf("find user %d: %w", id, err)
+	}
+	return u, err
+}
+
+// Ping checks that the database answers, within the Ledger's timeouts.
+func (l *Ledger) Ping(ctx context.Context) error {
+	return l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+		return conn.Ping(ctx)
+	})
+}

@@ -1,0 +1,217 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ledgerd/ledgerd/money"
+	"github.com/ledgerd/ledgerd/projection"
+)
+
+const entryColumns = `id, user_id, seq, type, amount, balance_after, transfer_id,
+    description, reference, idempotency_key, created_at, prev_hash, hash`
+
+// entryInsert appends many entries in one statement, in slice order, which
+// the chain trigger requires (consecutive seqs of one user in order).
+const entryInsert = `INSERT INTO entries (` + entryColumns + `)
+SELECT e.id, e.user_id, e.seq, e.type, e.amount, e.balance_after, e.transfer_id,
+    e.description, e.reference, e.idempotency_key, e.created_at, e.prev_hash, e.hash
+FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[],
+    $7::uuid[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::bytea[], $13::bytea[])
+    WITH ORDINALITY AS e(id, user_id, seq, type, amount, balance_after, transfer_id,
+        description, reference, idempotency_key, created_at, prev_hash, hash, ord)
+ORDER BY e.ord`
+
+func queueInsertEntries(b *pgx.Batch, es []Entry) {
+	n := len(es)
+	var (
+		ids, types                    = make([]string, n), make([]string, n)
+		users, seqs, amounts, afters  = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		transfers, descs, refs, idems = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+		times                         = make([]time.Time, n)
+		prevs, hashes                 = make([][]byte, n), make([][]byte, n)
+	)
+	for i, e := range es {
+		ids[i], users[i], seqs[i], types[i] = e.ID.String(), e.UserID, e.Seq, string(e.Type)
+		amounts[i], afters[i] = int64(e.Amount), int64(e.BalanceAfter)
+		if e.TransferID.Valid {
+			s := e.TransferID.UUID.String()
+			transfers[i] = &s
+		}
+		descs[i], refs[i], idems[i] = nullable(e.Description), nullable(e.Reference), nullable(e.IdempotencyKey)
+		times[i] = e.CreatedAt
+		prevs[i], hashes[i] = e.PrevHash[:], e.Hash[:]
+	}
+	b.Queue(entryInsert, ids, users, seqs, types, amounts, afters, transfers, descs, refs, idems, times, prevs, hashes)
+}
+
+// chainHead is the last entry of a user's chain: seq 0 and the zero hash
+// before the first entry.
+type chainHead struct {
+	Seq  int64
+	Hash Hash
+}
+
+const entryChainHead = `SELECT seq, hash FROM entries WHERE user_id = $1 ORDER BY seq DESC LIMIT 1`
+
+func queueChainHead(b *pgx.Batch, userID int64, out *chainHead) {
+	b.Queue(entryChainHead, userID).QueryRow(func(row pgx.Row) error {
+		var h []byte
+		err := row.Scan(&out.Seq, &h)
+		if errors.Is(err, pgx.ErrNoRows) {
+			*out = chainHead{}
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read chain head: %w", err)
+		}
+		copy(out.Hash[:], h)
+		return nil
+	})
+}
+
+// scanEntry reads one row of entryColumns.
+func scanEntry(row pgx.CollectableRow) (Entry, error) {
+	var (
+		e               Entry
+		typ             string
+		amount, after   int64
+		desc, ref, idem *string
+		prevHash, hash  []byte
+		id              uuid.UUID
+		transfer        uuid.NullUUID
+	)
+	if err := row.Scan(&id, &e.UserID, &e.Seq, &typ, &amount, &after, &transfer,
+		&desc, &ref, &idem, &e.CreatedAt, &prevHash, &hash); err != nil {
+		return Entry{}, err
+	}
+	e.ID, e.TransferID, e.Type = id, transfer, EntryType(typ)
+	e.Amount, e.BalanceAfter = money.Cents(amount), money.Cents(after)
+	e.Description, e.Reference, e.IdempotencyKey = deref(desc), deref(ref), deref(idem)
+	copy(e.PrevHash[:], prevHash)
+	copy(e.Hash[:], hash)
+	return e, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+const entryFindByID = `SELECT ` + entryColumns + ` FROM entries WHERE id = $1`
+
+// FindEntryByID returns one entry, or ErrEntryNotFound or ErrUnavailable.
+func (l *Ledger) FindEntryByID(ctx context.Context, id uuid.UUID) (Entry, error) {
+	var e Entry
+	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+		rows, err := conn.Query(ctx, entryFindByID, id.String())
+		if err != nil {
+			return err
+		}
+		e, err = pgx.CollectExactlyOneRow(rows, scanEntry)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrEntryNotFound
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrEntryNotFound) {
+		return Entry{}, fmt.Errorf("find entry %s: %w", id, err)
+	}
+	return e, err
+}
+
+// EntryFilter selects a page of one user's entries, newest first.
+type EntryFilter struct {
+	UserID int64
+	// BeforeSeq, when positive, starts the page after the entry with this
+	// seq (keyset pagination: only entries with a smaller seq).
+	BeforeSeq int64
+	// From (inclusive) and To (exclusive) bound created_at; zero is open.
+	From, To time.Time
+	// Type, when set, keeps only entries of this type.
+	Type EntryType
+	// Limit is the page size, 1..1000.
+	Limit int
+}
+
+// MaxPageSize bounds EntryFilter.Limit.
+const MaxPageSize = 1000
+
+// EntryPage is one page of entries.
+type EntryPage struct {
+	Entries []Entry
+	// HasMore reports whether entries beyond this page match the filter;
+	// the next page starts before the last entry's seq.
+	HasMore bool
+}
+
+const entryFind = `SELECT ` + entryColumns + ` FROM entries
+WHERE user_id = $1
+  AND ($2::bigint = 0 OR seq < $2)
+  AND ($3::timestamptz IS NULL OR created_at >= $3)
+  AND ($4::timestamptz IS NULL OR created_at < $4)
+  AND ($5::text = '' OR type = $5)
+ORDER BY seq DESC
+LIMIT $6`
+
+// FindEntries returns a page of the user's entries, newest first. It
+// returns a *ValidationError for a bad filter, ErrNotFound when the user
+// does not exist, or ErrUnavailable.
+func (l *Ledger) FindEntries(ctx context.Context, f EntryFilter) (EntryPage, error) {
+	switch {
+	case f.Limit < 1 || f.Limit > MaxPageSize:
+		return EntryPage{}, invalid("limit", "limit must be between 1 and %d", MaxPageSize)
+	case f.BeforeSeq < 0:
+		return EntryPage{}, invalid("cursor", "cursor is not valid")
+	case f.Type != "" && !f.Type.Valid():
+		return EntryPage{}, invalid("type", "type must be one of %v", EntryTypes)
+	case !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To):
+		return EntryPage{}, invalid("from", "from must be before to")
+	}
+	var page EntryPage
+	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+		rows, err := conn.Query(ctx, entryFind, f.UserID, f.BeforeSeq, nullTime(f.From), nullTime(f.To), string(f.Type), f.Limit+1)
+		if err != nil {
+			return err
+		}
+		entries, err := pgx.CollectRows(rows, scanEntry)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			// An empty page of an unknown user is a 404, not an empty list.
+			exists, err := projection.UserExists(ctx, conn, f.UserID)
+			if err != nil {
+				return err
+			}
+			if !exists {
+				return ErrNotFound
+			}
+		}
+		if len(entries) > f.Limit {
+			page.HasMore = true
+			entries = entries[:f.Limit]
+		}
+		page.Entries = entries
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return EntryPage{}, fmt.Errorf("find entries of user %d: %w", f.UserID, err)
+	}
+	return page, err
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}

@@ -1,0 +1,108 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// maxTxAttempts bounds how often withTx runs a transaction that failed with
+// a serialization failure or a deadlock.
+const maxTxAttempts = 3
+
+// withTx runs fn in a transaction on a connection from the pool and commits
+// it. It waits at most AcquireTimeout for a connection and gives the whole
+// transaction at most TxTimeout. A transaction that fails with SQLSTATE
+// 40001 or 40P01 is retried, at most maxTxAttempts times in all. The commit
+// error is returned wrapped, so a failed commit never looks like success.
+func (l *Ledger) withTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := l.tryTx(ctx, fn)
+		if err == nil || attempt >= maxTxAttempts || !retryable(err) {
+			return err
+		}
+		if l.opts.OnTxRetry != nil {
+			l.opts.OnTxRetry()
+		}
+	}
+}
+
+func (l *Ledger) tryTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			return fmt.Errorf("begin: %w", classify(ctx, err))
+		}
+		defer func() {
+			// A no-op after Commit. Bounded even when ctx is already done.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = tx.Rollback(rctx)
+		}()
+		if err := fn(ctx, tx); err != nil {
+			return classify(ctx, err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("commit: %w", classify(ctx, err))
+		}
+		return nil
+	})
+}
+
+// withConn runs fn with a pooled connection, waiting at most AcquireTimeout
+// for one, and gives fn at most TxTimeout.
+func (l *Ledger) withConn(ctx context.Context, fn func(ctx context.Context, conn *pgxpool.Conn) error) error {
+	actx, cancel := context.WithTimeout(ctx, l.opts.AcquireTimeout)
+	conn, err := l.pool.Acquire(actx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: acquire connection: %w", ErrUnavailable, err)
+	}
+	defer conn.Release()
+	ctx, cancel = context.WithTimeout(ctx, l.opts.TxTimeout)
+	defer cancel()
+	return classify(ctx, fn(ctx, conn))
+}
+
+// retryable reports a serialization failure or a deadlock.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+}
+
+// classify marks errors that mean the database is out of reach, overloaded
+// or shutting down as ErrUnavailable. Other errors pass through unchanged.
+func classify(ctx context.Context, err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) || errors.Is(ctx.Err(), context.Canceled) {
+		return err // nothing to classify, or the caller gave up
+	}
+	var (
+		pgErr   *pgconn.PgError
+		connErr *pgconn.ConnectError
+		netErr  net.Error
+	)
+	switch {
+	case errors.As(err, &pgErr):
+		switch pgErr.Code[:2] {
+		case "08", "53", "57": // connection exception, insufficient resources, operator intervention (incl. statement timeout 57014)
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		return err
+	case errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case errors.As(err, &connErr), errors.As(err, &netErr),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), pgconn.SafeToRetry(err):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}

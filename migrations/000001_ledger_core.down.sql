@@ -1,0 +1,5 @@
+DROP TABLE IF EXISTS outbox;
+DROP TABLE IF EXISTS entries;
+DROP FUNCTION IF EXISTS entries_append_only();
+DROP FUNCTION IF EXISTS entries_guard_chain();
+DROP TABLE IF EXISTS users;

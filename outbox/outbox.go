@@ -1,0 +1,62 @@
+package outbox
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Message is one event waiting to be published.
+type Message struct {
+	// EventID identifies the event (the CloudEvents id and the AMQP
+	// message_id); consumers de-duplicate on it.
+	EventID uuid.UUID
+	// RoutingKey is the topic exchange routing key.
+	RoutingKey string
+	// Headers are AMQP application headers.
+	Headers map[string]any
+	// Body is the message body, a JSON document, stored byte for byte.
+	Body []byte
+	// CreatedAt is the time of the change the message announces (the AMQP
+	// timestamp).
+	CreatedAt time.Time
+}
+
+// outboxInsert inserts many messages in one statement, in slice order.
+const outboxInsert = `INSERT INTO outbox (event_id, routing_key, headers, body, created_at)
+SELECT m.event_id, m.routing_key, m.headers::jsonb, m.body::json, m.created_at
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+    WITH ORDINALITY AS m(event_id, routing_key, headers, body, created_at, ord)
+ORDER BY m.ord`
+
+// QueueEnqueue queues onto b the insert of msgs, in order. Send b inside the
+// producer's transaction: the messages are then committed, or not, with the
+// change they announce. The batch reports an error when an insert fails.
+//
+// It queues rather than runs so that the ledger writes its entries and their
+// messages in one round trip.
+func QueueEnqueue(b *pgx.Batch, msgs []Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	ids := make([]uuid.UUID, len(msgs))
+	keys := make([]string, len(msgs))
+	headers := make([]string, len(msgs))
+	bodies := make([]string, len(msgs))
+	times := make([]time.Time, len(msgs))
+	for i, m := range msgs {
+		h, err := json.Marshal(m.Headers)
+		if err != nil {
+			return fmt.Errorf("encode headers of event %s: %w", m.EventID, err)
+		}
+		if m.Headers == nil {
+			h = []byte("{}")
+		}
+		ids[i], keys[i], headers[i], bodies[i], times[i] = m.EventID, m.RoutingKey, string(h), string(m.Body), m.CreatedAt
+	}
+	b.Queue(outboxInsert, ids, keys, headers, bodies, times)
+	return nil
+}

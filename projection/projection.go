@@ -1,0 +1,177 @@
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ledgerd/ledgerd/money"
+)
+
+// User is one row of the projection.
+type User struct {
+	ID        int64       `db:"id"`
+	Balance   money.Cents `db:"balance"`
+	Seq       int64       `db:"seq"`
+	CreatedAt time.Time   `db:"created_at"`
+	UpdatedAt time.Time   `db:"updated_at"`
+}
+
+// Querier runs read queries; *pgxpool.Pool, *pgx.Conn and pgx.Tx satisfy it.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+const userColumns = `id, balance, seq, created_at, updated_at`
+
+const userFind = `SELECT ` + userColumns + ` FROM users WHERE id = $1`
+
+// FindUser returns the user with the given id, or ErrNotFound.
+func FindUser(ctx context.Context, q Querier, id int64) (User, error) {
+	rows, err := q.Query(ctx, userFind, id)
+	if err != nil {
+		return User{}, fmt.Errorf("find user: %w", err)
+	}
+	u, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[User])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("find user: %w", err)
+	}
+	return u, nil
+}
+
+const userExists = `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`
+
+// UserExists reports whether a user with the given id exists.
+func UserExists(ctx context.Context, q Querier, id int64) (bool, error) {
+	var ok bool
+	if err := q.QueryRow(ctx, userExists, id).Scan(&ok); err != nil {
+		return false, fmt.Errorf("user exists: %w", err)
+	}
+	return ok, nil
+}
+
+const (
+	userInsert = `INSERT INTO users (id, created_at, updated_at) VALUES ($1, now(), now())
+ON CONFLICT (id) DO NOTHING
+RETURNING ` + userColumns
+
+	userInsertAssigned = `INSERT INTO users (id, created_at, updated_at) VALUES (nextval('users_id_seq'), now(), now())
+ON CONFLICT (id) DO NOTHING
+RETURNING ` + userColumns
+
+	// maxAssignAttempts bounds the search for a free id when clients also
+	// choose ids themselves: each attempt skips one id that a client took.
+	maxAssignAttempts = 100
+)
+
+// InsertTx creates a user with a zero balance inside tx. An id of 0 asks for
+// an assigned id (the next free one from a sequence). It returns ErrExists
+// when the chosen id is taken.
+func InsertTx(ctx context.Context, tx pgx.Tx, id int64) (User, error) {
+	if id != 0 {
+		u, err := insertOne(ctx, tx, userInsert, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return User{}, ErrExists
+		}
+		return u, err
+	}
+	for range maxAssignAttempts {
+		u, err := insertOne(ctx, tx, userInsertAssigned)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue // a client chose this id; take the next one
+		}
+		return u, err
+	}
+	return User{}, fmt.Errorf("insert user: no free id after %d attempts", maxAssignAttempts)
+}
+
+func insertOne(ctx context.Context, tx pgx.Tx, sql string, args ...any) (User, error) {
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return User{}, fmt.Errorf("insert user: %w", err)
+	}
+	u, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[User])
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return User{}, fmt.Errorf("insert user: %w", translate(err))
+	}
+	return u, err
+}
+
+// Applied is the outcome of a guarded change.
+type Applied struct {
+	// User is the row after the change.
+	User User
+	// PrevSeq is the seq the row had before the change; the change's entries
+	// are PrevSeq+1 .. User.Seq.
+	PrevSeq int64
+}
+
+// balanceApply is the guarded change: one statement that adds delta to the
+// balance and entries to seq only when the result stays in range. Under READ
+// COMMITTED a concurrent change to the same row makes this statement wait
+// for the row lock and then re-evaluate the guard against the committed
+// balance, so no change can ever be applied against a stale balance. When
+// the guard misses, the second branch reports whether the user exists, so a
+// refusal costs no extra round trip.
+const balanceApply = `WITH applied AS (
+    UPDATE users
+    SET balance = balance + $2, seq = seq + $3, updated_at = now()
+    WHERE id = $1 AND balance + $2 BETWEEN 0 AND 9000000000000000000
+    RETURNING ` + userColumns + `
+)
+SELECT true AS applied, ` + userColumns + ` FROM applied
+UNION ALL
+SELECT false, ` + userColumns + ` FROM users
+WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM applied)`
+
+// QueueApply queues onto b the guarded change of user id's balance by delta,
+// counting entries new ledger entries. Send b inside the caller's
+// transaction; when the batch runs, *out holds the outcome, or the batch
+// reports ErrNotFound, ErrInsufficientFunds (delta < 0) or ErrBalanceLimit
+// (delta > 0) and nothing was changed. The row stays locked until the
+// transaction ends.
+//
+// It queues rather than runs so that the ledger sends the change and the
+// read of the previous entry in one round trip.
+func QueueApply(b *pgx.Batch, id int64, delta money.Cents, entries int64, out *Applied) {
+	b.Queue(balanceApply, id, delta, entries).QueryRow(func(row pgx.Row) error {
+		var applied bool
+		var u User
+		err := row.Scan(&applied, &u.ID, &u.Balance, &u.Seq, &u.CreatedAt, &u.UpdatedAt)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return ErrNotFound
+		case err != nil:
+			return fmt.Errorf("apply balance change: %w", translate(err))
+		case !applied && delta < 0:
+			return ErrInsufficientFunds
+		case !applied:
+			return ErrBalanceLimit
+		}
+		*out = Applied{User: u, PrevSeq: u.Seq - entries}
+		return nil
+	})
+}
+
+// translate turns constraint violations of the users table into package
+// errors, by constraint name.
+func translate(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.ConstraintName {
+		case "users_balance_range":
+			return fmt.Errorf("%w: %s", ErrBalanceLimit, pgErr.Message)
+		case "users_pkey":
+			return ErrExists
+		}
+	}
+	return err
+}
