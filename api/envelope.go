@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
 )
 
@@ -30,7 +29,7 @@ type pagination struct {
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		slog.ErrorContext(r.Context(), "encode response", "err", err, "request_id", requestID(r.Context()))
+		loggerFrom(r.Context()).ErrorContext(r.Context(), "encode response", "err", err, "request_id", requestID(r.Context()))
 		status = http.StatusInternalServerError
 		b = []byte(`{"success":false,"error":{"message":"Internal server error","code":500,"type":"internal"}}`)
 	}

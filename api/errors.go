@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 
 	"github.com/ledgerd/ledgerd/ledger"
@@ -19,6 +18,7 @@ const (
 	typeMethodNotAllowed  = "method_not_allowed"
 	typePayloadTooLarge   = "payload_too_large"
 	typeUnsupportedMedia  = "unsupported_media_type"
+	typeRateLimited       = "rate_limited"
 	typeUnavailable       = "unavailable"
 	typeInternal          = "internal"
 )
@@ -50,6 +50,7 @@ var errorMapping = []struct {
 	{ledger.ErrNotFound, http.StatusNotFound, typeNotFound, "User not found"},
 	{ledger.ErrEntryNotFound, http.StatusNotFound, typeNotFound, "Transaction not found"},
 	{ledger.ErrUserExists, http.StatusConflict, typeConflict, "A user with this id already exists"},
+	{ledger.ErrBusy, http.StatusTooManyRequests, typeRateLimited, "Too many changes are waiting for this user; retry shortly"},
 	{ledger.ErrUnavailable, http.StatusServiceUnavailable, typeUnavailable, "The service is temporarily unavailable; retry later"},
 }
 
@@ -76,9 +77,9 @@ func toError(err error) *Error {
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	e := toError(err)
 	if e.Status >= 500 {
-		slog.ErrorContext(r.Context(), "request failed", "err", err, "status", e.Status, "request_id", requestID(r.Context()))
+		loggerFrom(r.Context()).ErrorContext(r.Context(), "request failed", "err", err, "status", e.Status, "request_id", requestID(r.Context()))
 	}
-	if e.Status == http.StatusServiceUnavailable {
+	if e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests {
 		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, r, e.Status, envelope{Success: false, Error: &errorBody{Message: e.Message, Code: e.Status, Type: e.Type}})

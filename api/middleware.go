@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -15,7 +16,18 @@ import (
 
 type ctxKey int
 
-const requestIDKey ctxKey = iota
+const (
+	requestIDKey ctxKey = iota
+	loggerKey
+)
+
+// loggerFrom returns the server's logger stored by withLogging.
+func loggerFrom(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
 
 // requestIDPattern is what an incoming X-Request-Id must look like to be
 // kept; anything else is replaced, so logs never carry arbitrary client text.
@@ -86,9 +98,10 @@ func withLogging(logger *slog.Logger) func(http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
-			defer func() {
+			r = r.WithContext(context.WithValue(r.Context(), loggerKey, logger))
+			defer func() { //nolint:contextcheck // uses the request's own context, through r
 				if p := recover(); p != nil {
-					if p == http.ErrAbortHandler {
+					if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
 						panic(p)
 					}
 					logger.ErrorContext(r.Context(), "panic serving request", "panic", p,

@@ -41,7 +41,7 @@ func handleGetUser(l *ledger.Ledger) http.HandlerFunc {
 }
 
 type createUserRequest struct {
-	ID      json.Number     `json:"id"`
+	ID      json.RawMessage `json:"id"`
 	Balance json.RawMessage `json:"balance"`
 }
 
@@ -53,8 +53,8 @@ func handleCreateUser(l *ledger.Ledger) http.HandlerFunc {
 			return
 		}
 		var n ledger.NewUser
-		if req.ID != "" {
-			id, err := parseID("id", req.ID.String())
+		if len(req.ID) > 0 && string(req.ID) != "null" {
+			id, err := parseID("id", string(req.ID))
 			if err != nil {
 				writeError(w, r, err)
 				return

@@ -21,6 +21,10 @@ var (
 	ErrBalanceLimit = projection.ErrBalanceLimit
 	// ErrUserExists means a user with the requested id already exists.
 	ErrUserExists = projection.ErrExists
+	// ErrBusy means too many changes of the same user are already waiting
+	// in this process; nothing was written, and a retry after a moment may
+	// succeed.
+	ErrBusy = errors.New("too many changes waiting for this user")
 	// ErrUnavailable means the database could not be reached, or did not
 	// answer in time, or no connection came free before the pool's wait
 	// limit. Nothing was committed, and a retry may succeed.

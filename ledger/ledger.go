@@ -30,6 +30,14 @@ type Options struct {
 	// TxTimeout bounds one transaction or read, from its first statement to
 	// its commit. Default 10s.
 	TxTimeout time.Duration
+	// MaxBatch is the most changes of one user applied in one transaction
+	// (group commit). 1 turns batching off: every change then takes the
+	// single guarded UPDATE path. Default 512.
+	MaxBatch int
+	// UserQueueLimit is the most changes of one user that may wait in this
+	// process while a transaction for that user is in flight; past it
+	// PostEntry fails at once with ErrBusy. Default 4096.
+	UserQueueLimit int
 	// OnTxRetry, when set, is called each time a transaction is retried
 	// after a serialization failure or deadlock.
 	OnTxRetry func()
@@ -39,6 +47,7 @@ type Options struct {
 type Ledger struct {
 	pool *pgxpool.Pool
 	opts Options
+	q    queues
 }
 
 // New returns a Ledger on pool.
@@ -49,7 +58,13 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 	if opts.TxTimeout <= 0 {
 		opts.TxTimeout = 10 * time.Second
 	}
-	return &Ledger{pool: pool, opts: opts}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.UserQueueLimit <= 0 {
+		opts.UserQueueLimit = 4096
+	}
+	return &Ledger{pool: pool, opts: opts, q: queues{users: map[int64]*userQueue{}}}
 }
 
 // Change asks to change one user's balance by Amount (negative for a
@@ -94,9 +109,13 @@ type Posted struct {
 
 // PostEntry applies c as one ledger entry (a deposit when the amount is
 // positive, a withdrawal when negative): in one transaction, the guarded
-// update of the user's balance, the entry and its outbox event. It returns a
-// *ValidationError, ErrNotFound, ErrInsufficientFunds, ErrBalanceLimit or
-// ErrUnavailable, and on any error nothing is written.
+// update of the user's balance, the entry and its outbox event; under load
+// the transaction also carries other changes of the same user (see
+// commit.go), each decided as if applied alone, in arrival order. It
+// returns a *ValidationError, ErrNotFound, ErrInsufficientFunds,
+// ErrBalanceLimit, ErrBusy or ErrUnavailable, and on any error nothing of
+// this change is written. When ctx ends first it returns ctx.Err(), and the
+// change may or may not have been applied.
 func (l *Ledger) PostEntry(ctx context.Context, c Change) (Posted, error) {
 	if err := c.validate(); err != nil {
 		return Posted{}, err
@@ -105,12 +124,7 @@ func (l *Ledger) PostEntry(ctx context.Context, c Change) (Posted, error) {
 	if c.Amount < 0 {
 		d.Type = Withdrawal
 	}
-	var p Posted
-	err := l.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		var err error
-		p, err = appendTx(ctx, tx, c.UserID, d)
-		return err
-	})
+	p, err := l.submit(ctx, c.UserID, d)
 	if err != nil {
 		return Posted{}, fmt.Errorf("post entry: %w", err)
 	}

@@ -17,8 +17,13 @@ import (
 
 func newLedger(t *testing.T) (*ledger.Ledger, *pgxpool.Pool) {
 	t.Helper()
-	pool := dbtest.NewPool(t, 8)
+	pool := newPool(t, 8)
 	return ledger.New(pool, ledger.Options{}), pool
+}
+
+func newPool(tb testing.TB, maxConns int32) *pgxpool.Pool {
+	tb.Helper()
+	return dbtest.NewPool(tb, maxConns)
 }
 
 func count(t *testing.T, pool *pgxpool.Pool, sql string, args ...any) int64 {
@@ -212,38 +217,43 @@ CREATE CONSTRAINT TRIGGER fail_at_commit AFTER INSERT ON entries
 }
 
 // TestConcurrentWithdrawals is the hot-account guard at the ledger level:
-// more withdrawals than the balance covers, all at once.
+// more withdrawals than the balance covers, all at once, with group commit
+// on and off.
 func TestConcurrentWithdrawals(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	l, pool := newLedger(t)
-	_, err := l.CreateUser(ctx, ledger.NewUser{ID: 1, Balance: 100_000}) // 1000.00
-	require.NoError(t, err)
+	for name, opts := range map[string]ledger.Options{"batched": {}, "unbatched": {MaxBatch: 1}} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			pool := newPool(t, 8)
+			l := ledger.New(pool, opts)
+			_, err := l.CreateUser(ctx, ledger.NewUser{ID: 1, Balance: 100_000}) // 1000.00
+			require.NoError(t, err)
 
-	const n = 800 // 800 × 2.00 against 1000.00: 500 succeed
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	outcomes := map[string]int{}
-	for range n {
-		wg.Go(func() {
-			_, err := l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: -200})
-			key := "ok"
-			if err != nil {
-				key = err.Error()
+			const n = 800 // 800 × 2.00 against 1000.00: 500 succeed
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			outcomes := map[string]int{}
+			for range n {
+				wg.Go(func() {
+					_, err := l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: -200})
+					key := "ok"
+					if err != nil {
+						key = err.Error()
+					}
+					mu.Lock()
+					outcomes[key]++
+					mu.Unlock()
+				})
 			}
-			mu.Lock()
-			outcomes[key]++
-			mu.Unlock()
+			wg.Wait()
+			require.Equal(t, map[string]int{"ok": 500, "post entry: insufficient funds": 300}, outcomes)
+			v, err := l.VerifyUser(ctx, 1)
+			require.NoError(t, err)
+			require.True(t, v.OK, "%+v", v)
+			require.Equal(t, int64(501), v.Entries)
+			require.Zero(t, v.ProjectedBalance)
+			require.Equal(t, int64(501), count(t, pool, `SELECT count(*) FROM outbox`))
 		})
 	}
-	wg.Wait()
-	require.Equal(t, map[string]int{"ok": 500, "post entry: insufficient funds": 300}, outcomes)
-	v, err := l.VerifyUser(ctx, 1)
-	require.NoError(t, err)
-	require.True(t, v.OK, "%+v", v)
-	require.Equal(t, int64(501), v.Entries)
-	require.Zero(t, v.ProjectedBalance)
-	require.Equal(t, int64(501), count(t, pool, `SELECT count(*) FROM outbox`))
 }
-
-

@@ -175,3 +175,56 @@ func translate(err error) error {
 	}
 	return err
 }
+
+// Locked is a user's row read under its row lock, with the transaction's
+// timestamp.
+type Locked struct {
+	User User
+	// Now is the transaction's timestamp (now()), the time of every change
+	// the transaction makes.
+	Now time.Time
+}
+
+const userLock = `SELECT ` + userColumns + `, now() FROM users WHERE id = $1 FOR UPDATE`
+
+// QueueLock queues onto b the read of user id's row under a row lock (FOR
+// UPDATE), held until the caller's transaction ends. The batch reports
+// ErrNotFound when no such user exists. Used by the ledger's batched path,
+// which evaluates many changes against the locked balance and then writes
+// the result with QueueSet.
+func QueueLock(b *pgx.Batch, id int64, out *Locked) {
+	b.Queue(userLock, id).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&out.User.ID, &out.User.Balance, &out.User.Seq, &out.User.CreatedAt, &out.User.UpdatedAt, &out.Now)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock user: %w", err)
+		}
+		return nil
+	})
+}
+
+// balanceSet writes the outcome of a batch of changes. The seq guard makes
+// it a no-op, and the batch fail, if the row is not as the batch read it.
+const balanceSet = `UPDATE users SET balance = $2, seq = $3, updated_at = now()
+WHERE id = $1 AND seq = $4
+RETURNING ` + userColumns
+
+// QueueSet queues onto b the write of user id's new balance and seq, which
+// must follow prevSeq (the seq read by QueueLock in the same transaction).
+// *out holds the row after the write. The batch reports an error if the row
+// moved meanwhile, which cannot happen while the lock is held, or if the
+// balance is out of range (the CHECK constraint).
+func QueueSet(b *pgx.Batch, id int64, balance money.Cents, seq, prevSeq int64, out *User) {
+	b.Queue(balanceSet, id, balance, seq, prevSeq).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&out.ID, &out.Balance, &out.Seq, &out.CreatedAt, &out.UpdatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("set balance of user %d: row is not at seq %d", id, prevSeq)
+		}
+		if err != nil {
+			return fmt.Errorf("set balance: %w", translate(err))
+		}
+		return nil
+	})
+}

@@ -71,13 +71,13 @@ func newFlagSet(name string, cfg *config, getenv func(string) string, stderr io.
 	fs.DurationVar(&cfg.ShutdownWait, "shutdown-timeout", envDur("SHUTDOWN_TIMEOUT", 20*time.Second), "longest wait for in-flight requests at shutdown (SHUTDOWN_TIMEOUT)")
 	check := func() error {
 		if len(errs) > 0 {
-			return fmt.Errorf("%w: %v", errUsage, errs[0])
+			return fmt.Errorf("%w: %w", errUsage, errs[0])
 		}
 		if cfg.DBMaxConns <= 0 {
 			return fmt.Errorf("%w: --db-max-conns must be positive", errUsage)
 		}
 		if _, err := parseLevel(cfg.LogLevel); err != nil {
-			return fmt.Errorf("%w: %v", errUsage, err)
+			return fmt.Errorf("%w: %w", errUsage, err)
 		}
 		if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 			return fmt.Errorf("%w: LOG_FORMAT must be text or json, got %q", errUsage, cfg.LogFormat)

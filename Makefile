@@ -1,0 +1,83 @@
+# ledgerd's tasks. "make help" lists them.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO            ?= go
+GOLANGCI_VERSION := v2.15.0
+# Tools are built from the Go module proxy into a versioned folder that
+# every clone on this machine shares.
+TOOLS_DIR     := $(shell $(GO) env GOPATH)/ledgerd-tools
+GOLANGCI_LINT := $(TOOLS_DIR)/golangci-lint-$(GOLANGCI_VERSION)/golangci-lint
+VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS       := -s -w -X main.version=$(VERSION)
+BIN           := bin/ledgerd
+
+-include .env
+export
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: setup
+setup: ## Write .env from .env.example (kept if it exists)
+	@if [ -f .env ]; then echo ".env exists; left as it is"; else cp .env.example .env && echo "wrote .env"; fi
+
+.PHONY: build
+build: ## Build bin/ledgerd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ledgerd
+
+.PHONY: run
+run: build ## Serve on :3000 against the local PostgreSQL and RabbitMQ (creates the database if missing)
+	$(BIN) migrate create-db
+	$(BIN) serve
+
+.PHONY: test
+test: ## Run every test, with the race detector (needs PostgreSQL and RabbitMQ)
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+.PHONY: test-unit
+test-unit: ## Run the tests that need no database
+	$(GO) test -race -count=1 ./money/...
+
+.PHONY: test-integration
+test-integration: ## Run the tests against the real PostgreSQL and RabbitMQ
+	$(GO) test -race -count=1 -timeout 20m ./migrations/... ./ledger/... ./projection/... ./outbox/... ./api/... ./cmd/... ./deploy/...
+
+.PHONY: fuzz
+fuzz: ## Fuzz the money parser for a bounded time (FUZZTIME, default 30s)
+	$(GO) test ./money -run '^$$' -fuzz FuzzRoundTrip -fuzztime $${FUZZTIME:-30s}
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## gofmt, go vet, go mod tidy check and golangci-lint
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@cp go.mod /tmp/ledgerd-go.mod.bak && cp go.sum /tmp/ledgerd-go.sum.bak; \
+	$(GO) mod tidy; \
+	if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy would change go.mod/go.sum:"; git --no-pager diff -- go.mod go.sum; \
+	  cp /tmp/ledgerd-go.mod.bak go.mod; cp /tmp/ledgerd-go.sum.bak go.sum; exit 1; fi
+	$(GOLANGCI_LINT) run ./...
+
+$(GOLANGCI_LINT):
+	@echo "installing golangci-lint $(GOLANGCI_VERSION) (built from the Go module proxy; takes a few minutes once)"
+	GOBIN=$(dir $(GOLANGCI_LINT)) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+
+.PHONY: run-docker
+run-docker: ## Start PostgreSQL, RabbitMQ and ledgerd with Docker Compose
+	docker compose up -d --build
+	@echo "API:      http://localhost:$${HTTP_PORT:-3000}/api"
+	@echo "RabbitMQ: http://localhost:$${RABBITMQ_MGMT_PORT:-15673} (guest/guest)"
+
+.PHONY: stop-docker
+stop-docker: ## Stop the Compose stack
+	docker compose down
+
+.PHONY: logs
+logs: ## Follow the Compose stack's logs
+	docker compose logs -f
+
+.PHONY: clean
+clean: ## Remove build output, and the Compose stack with its volumes when Docker runs
+	rm -rf bin
+	-docker compose down -v 2>/dev/null

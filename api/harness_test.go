@@ -1,0 +1,192 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ledgerd/ledgerd/api"
+	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/migrations/dbtest"
+)
+
+// testServer is ledgerd's HTTP handler on a real listener, on a fresh
+// database, with every response checked against api/openapi.yaml.
+type testServer struct {
+	URL    string
+	Pool   *pgxpool.Pool
+	Client *http.Client
+}
+
+func newTestServer(t testing.TB, maxConns int32) *testServer {
+	t.Helper()
+	return newTestServerOn(t, newPool(t, maxConns), ledger.Options{})
+}
+
+func newPool(t testing.TB, maxConns int32) *pgxpool.Pool {
+	t.Helper()
+	return dbtest.NewPool(t, maxConns)
+}
+
+func newTestServerOn(t testing.TB, pool *pgxpool.Pool, opts ledger.Options) *testServer {
+	t.Helper()
+	srv := httptest.NewServer(api.NewServer(api.Deps{Ledger: ledger.New(pool, opts), Logger: discardLogger()}))
+	t.Cleanup(srv.Close)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 2000, 2000
+	client := &http.Client{Transport: tr}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &testServer{URL: srv.URL, Pool: pool, Client: client}
+}
+
+// response is a decoded answer.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body as a generic JSON value.
+func (r response) JSON(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
+	dec.UseNumber()
+	require.NoError(t, dec.Decode(&m), "body: %s", r.Body)
+	return m
+}
+
+// ErrorType returns error.type of an error envelope.
+func (r response) ErrorType(t testing.TB) string {
+	t.Helper()
+	m := r.JSON(t)
+	require.Equal(t, false, m["success"], "body: %s", r.Body)
+	e, ok := m["error"].(map[string]any)
+	require.True(t, ok, "body: %s", r.Body)
+	require.Equal(t, json.Number(itoa(r.Status)), e["code"], "error.code is the HTTP status")
+	return e["type"].(string)
+}
+
+// do sends a request and validates the response against the OpenAPI
+// document. body may be nil, a string (sent as is) or a value (sent as JSON).
+func (s *testServer) do(t testing.TB, method, path string, body any, headers ...string) response {
+	t.Helper()
+	return s.send(t, true, method, path, body, headers...)
+}
+
+// send is do, with the OpenAPI check optional: load tests check a sample
+// of their answers, so that the client's work does not starve the server.
+func (s *testServer) send(t testing.TB, validate bool, method, path string, body any, headers ...string) response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		require.NoError(t, err)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, s.URL+path, rd)
+	require.NoError(t, err)
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] == "" {
+			req.Header.Del(headers[i])
+			continue
+		}
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := s.Client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	r := response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	if validate {
+		validateResponse(t, req, r)
+	}
+	return r
+}
+
+var (
+	specOnce   sync.Once
+	specRouter routers.Router
+	specErr    error
+)
+
+// validateResponse checks r against api/openapi.yaml: the operation must be
+// documented, and the status, headers and body must match its schema.
+func validateResponse(t testing.TB, req *http.Request, r response) {
+	t.Helper()
+	specOnce.Do(func() {
+		loader := openapi3.NewLoader()
+		var doc *openapi3.T
+		doc, specErr = loader.LoadFromData(api.OpenAPISpec())
+		if specErr != nil {
+			return
+		}
+		if specErr = doc.Validate(context.Background()); specErr != nil {
+			return
+		}
+		doc.Servers = nil // match any host
+		specRouter, specErr = gorillamux.NewRouter(doc)
+	})
+	require.NoError(t, specErr, "api/openapi.yaml must load and validate")
+
+	route, params, err := specRouter.FindRoute(req)
+	if err != nil {
+		// Unknown routes and wrong methods are not operations of the
+		// document; their answer must still be the error envelope.
+		require.Contains(t, []int{http.StatusNotFound, http.StatusMethodNotAllowed}, r.Status, "%s %s is not in api/openapi.yaml", req.Method, req.URL.Path)
+		require.Contains(t, string(r.Body), `"success":false`)
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{
+			Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{ExcludeRequestBody: true},
+		},
+		Status: r.Status,
+		Header: r.Header,
+		Body:   io.NopCloser(bytes.NewReader(r.Body)),
+		Options: &openapi3filter.Options{
+			IncludeResponseStatus: true,
+			MultiError:            true,
+		},
+	}
+	require.NoError(t, openapi3filter.ValidateResponse(context.Background(), in),
+		"%s %s → %d %s does not match api/openapi.yaml", req.Method, req.URL.Path, r.Status, r.Body)
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
+
+// discardLogger drops the request logs, unless LEDGERD_TEST_LOGS is set.
+func discardLogger() *slog.Logger {
+	w := io.Discard
+	if os.Getenv("LEDGERD_TEST_LOGS") != "" {
+		w = os.Stderr
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

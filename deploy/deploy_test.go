@@ -1,0 +1,440 @@
+package deploy_test
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+)
+
+// Paths are relative to this package's directory, which is the working
+// directory of `go test ./deploy/`.
+var (
+	dockerfilePath = filepath.Join("..", "Dockerfile")
+	composePath    = filepath.Join("..", "docker-compose.yml")
+	envExamplePath = filepath.Join("..", ".env.example")
+	goModPath      = filepath.Join("..", "go.mod")
+	readmePath     = filepath.Join("..", "README.md")
+)
+
+// ---------------------------------------------------------------------------
+// Dockerfile
+// ---------------------------------------------------------------------------
+
+// instruction is one Dockerfile instruction with continuations joined.
+type instruction struct {
+	cmd  string // upper-cased keyword, e.g. "RUN"
+	args string
+}
+
+// stage is one build stage: its FROM arguments and the instructions after it.
+type stage struct {
+	image string // image reference of the FROM, e.g. "golang:1.26-bookworm"
+	name  string // the AS name, if any
+	insts []instruction
+}
+
+// parseDockerfile splits a Dockerfile into stages. It handles comments,
+// blank lines, backslash line continuations and FROM flags such as
+// --platform; it does not implement heredocs or ARG substitution, which this
+// project's Dockerfile does not use in FROM lines.
+func parseDockerfile(t *testing.T, path string) []stage {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+
+	var insts []instruction
+	var cur strings.Builder
+	flush := func() {
+		line := strings.TrimSpace(cur.String())
+		cur.Reset()
+		if line == "" {
+			return
+		}
+		cmd, args, _ := strings.Cut(line, " ")
+		insts = append(insts, instruction{cmd: strings.ToUpper(cmd), args: strings.TrimSpace(args)})
+	}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "#") {
+			continue // comment lines, also inside continuations
+		}
+		if strings.HasSuffix(line, `\`) {
+			cur.WriteString(strings.TrimSuffix(line, `\`))
+			cur.WriteString(" ")
+			continue
+		}
+		cur.WriteString(line)
+		flush()
+	}
+	require.NoError(t, sc.Err())
+	flush()
+
+	var stages []stage
+	for _, in := range insts {
+		if in.cmd == "FROM" {
+			var st stage
+			fields := strings.Fields(in.args)
+			for i := 0; i < len(fields); i++ {
+				switch {
+				case strings.HasPrefix(fields[i], "--"):
+					// flag such as --platform=...
+				case strings.EqualFold(fields[i], "AS") && i+1 < len(fields):
+					st.name = fields[i+1]
+					i++
+				case st.image == "":
+					st.image = fields[i]
+				}
+			}
+			stages = append(stages, st)
+			continue
+		}
+		if len(stages) > 0 {
+			stages[len(stages)-1].insts = append(stages[len(stages)-1].insts, in)
+		}
+	}
+	return stages
+}
+
+// buildStage returns the index of the stage that runs `go build`, the stage
+// and that RUN instruction.
+func buildStage(t *testing.T, stages []stage) (int, stage, instruction) {
+	t.Helper()
+	for i, st := range stages {
+		for _, in := range st.insts {
+			if in.cmd == "RUN" && strings.Contains(in.args, "go build") {
+				return i, st, in
+			}
+		}
+	}
+	require.FailNow(t, "no stage of the Dockerfile runs `go build`")
+	return 0, stage{}, instruction{}
+}
+
+func TestDockerfileIsMultiStage(t *testing.T) {
+	t.Parallel()
+	stages := parseDockerfile(t, dockerfilePath)
+	require.GreaterOrEqual(t, len(stages), 2, "Dockerfile must be multi-stage (at least two FROM lines)")
+}
+
+func TestDockerfileFinalStageRunsAsNonRoot(t *testing.T) {
+	t.Parallel()
+	stages := parseDockerfile(t, dockerfilePath)
+	require.NotEmpty(t, stages)
+	final := stages[len(stages)-1]
+
+	user := ""
+	for _, in := range final.insts {
+		if in.cmd == "USER" {
+			user = in.args // the last USER wins
+		}
+	}
+	require.NotEmpty(t, user, "final stage (%s) must set USER", final.image)
+	name, group, _ := strings.Cut(user, ":")
+	require.NotContains(t, []string{"root", "0"}, name, "final stage must not run as root (USER %s)", user)
+	require.NotContains(t, []string{"root", "0"}, group, "final stage must not run with the root group (USER %s)", user)
+}
+
+func TestDockerfileBuildsStaticBinaryFromCmdLedgerd(t *testing.T) {
+	t.Parallel()
+	stages := parseDockerfile(t, dockerfilePath)
+	idx, st, run := buildStage(t, stages)
+
+	require.Regexp(t, `(^|\s)\./cmd/ledgerd/?(\s|$)`, run.args, "`go build` must build ./cmd/ledgerd")
+
+	cgoOff := strings.Contains(run.args, "CGO_ENABLED=0")
+	for _, in := range st.insts {
+		if in.cmd == "ENV" && regexp.MustCompile(`CGO_ENABLED[= ]+"?0"?`).MatchString(in.args) {
+			cgoOff = true
+		}
+	}
+	require.True(t, cgoOff, "the build stage must build with CGO_ENABLED=0 (a static binary for the distroless image)")
+
+	// The binary must not be built in the final stage.
+	require.Less(t, idx, len(stages)-1, "`go build` must run in a builder stage, not the final one")
+}
+
+var goImageTag = regexp.MustCompile(`^(?:[^/]+/)*golang:(\d+(?:\.\d+){1,2})(?:[-@].*)?$`)
+
+func TestDockerfileGoVersionSatisfiesGoMod(t *testing.T) {
+	t.Parallel()
+	stages := parseDockerfile(t, dockerfilePath)
+	_, st, _ := buildStage(t, stages)
+
+	m := goImageTag.FindStringSubmatch(st.image)
+	require.NotNil(t, m, "builder image %q must be golang:X.Y[...] so its Go version can be checked", st.image)
+	image := parseVersion(t, m[1])
+
+	goDirective, toolchain := goModVersions(t)
+	require.NotEmpty(t, goDirective, "go.mod has no go directive")
+	require.True(t, versionAtLeast(image, parseVersion(t, goDirective)),
+		"builder image Go %s is older than go.mod's `go %s`; the golang image sets GOTOOLCHAIN=local, so the build would fail", m[1], goDirective)
+	if toolchain != "" {
+		require.True(t, versionAtLeast(image, parseVersion(t, toolchain)),
+			"builder image Go %s is older than go.mod's `toolchain go%s`", m[1], toolchain)
+	}
+}
+
+// goModVersions returns the versions of go.mod's go and toolchain directives
+// (the latter without its "go" prefix; empty when absent).
+func goModVersions(t *testing.T) (goDirective, toolchain string) {
+	t.Helper()
+	data, err := os.ReadFile(goModPath)
+	require.NoError(t, err)
+	for line := range strings.Lines(string(data)) {
+		fields := strings.Fields(line)
+		if len(fields) != 2 {
+			continue
+		}
+		switch fields[0] {
+		case "go":
+			goDirective = fields[1]
+		case "toolchain":
+			toolchain = strings.TrimPrefix(fields[1], "go")
+		}
+	}
+	return goDirective, toolchain
+}
+
+// parseVersion parses "1.26" or "1.26.3" (a pre-release suffix such as
+// "rc1" on the last part is dropped).
+func parseVersion(t *testing.T, s string) []int {
+	t.Helper()
+	parts := strings.Split(s, ".")
+	out := make([]int, 0, len(parts))
+	for _, p := range parts {
+		if i := strings.IndexFunc(p, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+			p = p[:i]
+		}
+		n, err := strconv.Atoi(p)
+		require.NoError(t, err, "bad version %q", s)
+		out = append(out, n)
+	}
+	return out
+}
+
+// versionAtLeast reports whether the image version satisfies want. A part the
+// image tag leaves out (golang:1.26 floats to the newest 1.26.x) is taken as
+// satisfying any value of that part.
+func versionAtLeast(image, want []int) bool {
+	for i := 0; i < len(image) && i < len(want); i++ {
+		if image[i] != want[i] {
+			return image[i] > want[i]
+		}
+	}
+	return true
+}
+
+func TestVersionAtLeast(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		image, want string
+		ok          bool
+	}{
+		{"1.26", "1.26", true},
+		{"1.26", "1.26.3", true},
+		{"1.26", "1.25", true},
+		{"1.26", "1.27", false},
+		{"1.26.1", "1.26.3", false},
+		{"1.26.3", "1.26.3", true},
+		{"1.26.4", "1.26", true},
+		{"1.30", "1.4", true},
+		{"2.0", "1.99", true},
+	}
+	for _, c := range cases {
+		require.Equal(t, c.ok, versionAtLeast(parseVersion(t, c.image), parseVersion(t, c.want)), "image %s, want %s", c.image, c.want)
+	}
+
+	tags := map[string]string{
+		"golang:1.26-bookworm":                      "1.26",
+		"golang:1.26.3-bookworm":                    "1.26.3",
+		"golang:1.26":                               "1.26",
+		"docker.io/library/golang:1.26-alpine":      "1.26",
+		"golang:1.26-bookworm@sha256:0123456789abc": "1.26",
+	}
+	for ref, want := range tags {
+		m := goImageTag.FindStringSubmatch(ref)
+		require.NotNil(t, m, ref)
+		require.Equal(t, want, m[1], ref)
+	}
+	require.Nil(t, goImageTag.FindStringSubmatch("golang:latest"))
+	require.Nil(t, goImageTag.FindStringSubmatch("gcr.io/distroless/static-debian12:nonroot"))
+}
+
+// ---------------------------------------------------------------------------
+// docker-compose.yml
+// ---------------------------------------------------------------------------
+
+type composeFile struct {
+	Services map[string]composeService `yaml:"services"`
+	Volumes  map[string]any            `yaml:"volumes"`
+}
+
+type composeService struct {
+	Image       string       `yaml:"image"`
+	Build       any          `yaml:"build"`
+	Environment yaml.Node    `yaml:"environment"`
+	DependsOn   yaml.Node    `yaml:"depends_on"`
+	Healthcheck *healthcheck `yaml:"healthcheck"`
+}
+
+type healthcheck struct {
+	Test    any  `yaml:"test"`
+	Disable bool `yaml:"disable"`
+}
+
+func loadCompose(t *testing.T) composeFile {
+	t.Helper()
+	data, err := os.ReadFile(composePath)
+	require.NoError(t, err)
+	var cf composeFile
+	require.NoError(t, yaml.Unmarshal(data, &cf), "docker-compose.yml must be valid YAML")
+	return cf
+}
+
+// environmentKeys returns the variable names of a service's environment,
+// which Compose allows as a mapping or as a list of KEY=VALUE (or KEY).
+func environmentKeys(t *testing.T, n yaml.Node) []string {
+	t.Helper()
+	var keys []string
+	switch n.Kind {
+	case 0: // absent
+	case yaml.MappingNode:
+		for i := 0; i < len(n.Content); i += 2 {
+			keys = append(keys, n.Content[i].Value)
+		}
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			k, _, _ := strings.Cut(item.Value, "=")
+			keys = append(keys, k)
+		}
+	default:
+		require.FailNow(t, "environment must be a mapping or a list")
+	}
+	return keys
+}
+
+// dependsOnConditions maps each dependency to its condition ("" in the short
+// list form, which means service_started).
+func dependsOnConditions(t *testing.T, n yaml.Node) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	switch n.Kind {
+	case 0:
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			out[item.Value] = ""
+		}
+	case yaml.MappingNode:
+		for i := 0; i < len(n.Content); i += 2 {
+			var dep struct {
+				Condition string `yaml:"condition"`
+			}
+			require.NoError(t, n.Content[i+1].Decode(&dep))
+			out[n.Content[i].Value] = dep.Condition
+		}
+	default:
+		require.FailNow(t, "depends_on must be a mapping or a list")
+	}
+	return out
+}
+
+func TestComposeServicesHaveHealthchecks(t *testing.T) {
+	t.Parallel()
+	cf := loadCompose(t)
+	for _, name := range []string{"postgres", "rabbitmq", "ledgerd"} {
+		svc, ok := cf.Services[name]
+		require.True(t, ok, "docker-compose.yml must define service %q", name)
+		require.NotNil(t, svc.Healthcheck, "service %q must have a healthcheck", name)
+		require.False(t, svc.Healthcheck.Disable, "service %q must not disable its healthcheck", name)
+		require.NotEmpty(t, svc.Healthcheck.Test, "service %q healthcheck must have a test", name)
+	}
+}
+
+func TestComposeLedgerdWaitsForHealthyDependencies(t *testing.T) {
+	t.Parallel()
+	cf := loadCompose(t)
+	svc, ok := cf.Services["ledgerd"]
+	require.True(t, ok, "docker-compose.yml must define service ledgerd")
+	deps := dependsOnConditions(t, svc.DependsOn)
+	for _, name := range []string{"postgres", "rabbitmq"} {
+		cond, ok := deps[name]
+		require.True(t, ok, "ledgerd must depend on %s", name)
+		require.Equal(t, "service_healthy", cond, "ledgerd must wait for %s with condition: service_healthy", name)
+	}
+}
+
+func TestComposeLedgerdEnvironmentIsDocumented(t *testing.T) {
+	t.Parallel()
+	cf := loadCompose(t)
+	svc, ok := cf.Services["ledgerd"]
+	require.True(t, ok, "docker-compose.yml must define service ledgerd")
+	keys := environmentKeys(t, svc.Environment)
+	require.NotEmpty(t, keys, "ledgerd service sets no environment")
+
+	documented := envExampleKeys(t)
+	for _, k := range keys {
+		require.Contains(t, documented, k, "ledgerd's compose environment sets %s, which .env.example does not list", k)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// .env.example and README.md
+// ---------------------------------------------------------------------------
+
+var envLine = regexp.MustCompile(`^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=`)
+
+// envExampleKeys returns the variable names assigned in .env.example.
+func envExampleKeys(t *testing.T) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile(envExamplePath)
+	require.NoError(t, err)
+	keys := map[string]bool{}
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		m := envLine.FindStringSubmatch(line)
+		require.NotNil(t, m, ".env.example: line %q is neither a comment nor KEY=VALUE", line)
+		require.False(t, keys[m[1]], ".env.example: %s is set twice", m[1])
+		keys[m[1]] = true
+	}
+	require.NotEmpty(t, keys, ".env.example lists no variables")
+	return keys
+}
+
+func TestEnvExampleKeysAreInReadme(t *testing.T) {
+	t.Parallel()
+	keys := envExampleKeys(t)
+
+	data, err := os.ReadFile(readmePath)
+	if os.IsNotExist(err) {
+		t.Log("README.md does not exist yet: skipping the check that it documents every .env.example variable")
+		return
+	}
+	require.NoError(t, err)
+	readme := string(data)
+
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var missing []string
+	for _, k := range names {
+		if !regexp.MustCompile(`\b` + regexp.QuoteMeta(k) + `\b`).MatchString(readme) {
+			missing = append(missing, k)
+		}
+	}
+	require.Empty(t, missing, "README.md does not mention these .env.example variables")
+}

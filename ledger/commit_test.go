@@ -1,0 +1,189 @@
+package ledger_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/money"
+)
+
+// holdRowLock locks user id's row in a transaction of its own until the
+// returned function is called, so that the changes submitted meanwhile
+// queue up in the process and then go in one batch.
+func holdRowLock(t *testing.T, pool *pgxpool.Pool, id int64) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, id)
+	require.NoError(t, err)
+	return func() { require.NoError(t, tx.Rollback(ctx)) }
+}
+
+// waitQueued waits until n backends wait for a lock (the first change, in
+// flight) — a way to know the first transaction has started.
+func waitLockWaiters(t *testing.T, pool *pgxpool.Pool, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var waiting int
+		err := pool.QueryRow(context.Background(),
+			`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		return err == nil && waiting >= n
+	}, 10*time.Second, 5*time.Millisecond)
+}
+
+type outcome struct {
+	p   ledger.Posted
+	err error
+}
+
+// postAll submits changes in order (each after the previous is queued) and
+// returns a function that waits for all answers.
+func postAll(l *ledger.Ledger, changes []ledger.Change) func() []outcome {
+	out := make([]outcome, len(changes))
+	var wg sync.WaitGroup
+	for i, c := range changes {
+		wg.Go(func() {
+			p, err := l.PostEntry(context.Background(), c)
+			out[i] = outcome{p, err}
+		})
+		time.Sleep(2 * time.Millisecond) // keep arrival order
+	}
+	return func() []outcome { wg.Wait(); return out }
+}
+
+// TestBatchMatchesOneByOne is the group commit's property: for random
+// changes near zero, the answers of one batch equal those of applying the
+// same changes one at a time. (The upper bound, out of reach of real
+// entries in a test, is covered by TestEvaluateUpperBound.)
+func TestBatchMatchesOneByOne(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for round := range 4 {
+		t.Run(fmt.Sprint(round), func(t *testing.T) {
+			t.Parallel()
+			pool := newPool(t, 4)
+			batched := ledger.New(pool, ledger.Options{})
+			single := ledger.New(pool, ledger.Options{MaxBatch: 1})
+			start := money.Cents(round * 37) // near zero, so that some withdrawals are refused
+			for _, id := range []int64{1, 2} {
+				_, err := batched.CreateUser(ctx, ledger.NewUser{ID: id, Balance: start})
+				require.NoError(t, err)
+			}
+			changes := make([]int64, 40)
+			for i := range changes {
+				changes[i] = int64((i*7919+round*104729)%400) - 200
+				if changes[i] == 0 {
+					changes[i] = 1
+				}
+			}
+			// A deposit goes first and waits for the held row lock; the
+			// random changes queue behind it and then form one batch.
+			changes = append([]int64{1}, changes...)
+			batch := make([]ledger.Change, len(changes))
+			for i, a := range changes {
+				batch[i] = ledger.Change{UserID: 1, Amount: money.Cents(a)}
+			}
+			release := holdRowLock(t, pool, 1)
+			wait := postAll(batched, batch)
+			waitLockWaiters(t, pool, 1)
+			release()
+			got := wait()
+
+			for i, a := range changes {
+				p, err := single.PostEntry(ctx, ledger.Change{UserID: 2, Amount: money.Cents(a)})
+				if err != nil {
+					require.ErrorIs(t, err, ledger.ErrInsufficientFunds)
+					require.ErrorIs(t, got[i].err, ledger.ErrInsufficientFunds, "change %d (%d)", i, a)
+					continue
+				}
+				require.NoError(t, got[i].err, "change %d (%d)", i, a)
+				require.Equal(t, p.Entry.BalanceAfter, got[i].p.Entry.BalanceAfter, "change %d", i)
+				require.Equal(t, p.Entry.Seq, got[i].p.Entry.Seq, "change %d", i)
+				require.Equal(t, p.Entry.BalanceAfter, got[i].p.User.Balance, "each caller sees its own balance")
+			}
+			var n int
+			require.NoError(t, pool.QueryRow(ctx, `SELECT count(DISTINCT created_at) FROM entries WHERE user_id = 1 AND seq > $1`, got[0].p.Entry.Seq).Scan(&n))
+			require.Equal(t, 1, n, "the changes after the first went in one transaction")
+		})
+	}
+}
+
+// TestBatchFailureFailsOnlyThatBatch forces an error in the middle of a
+// batch: every caller in it gets an error and nothing of it is written,
+// while the change before the batch stands.
+func TestBatchFailureFailsOnlyThatBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t, 4)
+	l := ledger.New(pool, ledger.Options{})
+	_, err := l.CreateUser(ctx, ledger.NewUser{ID: 1, Balance: 1000})
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `
+CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NEW.description = 'poison' THEN RAISE EXCEPTION 'poisoned entry'; END IF; RETURN NEW; END $$;
+CREATE TRIGGER refuse_poison BEFORE INSERT ON entries FOR EACH ROW EXECUTE FUNCTION refuse_poison();`)
+	require.NoError(t, err)
+
+	changes := []ledger.Change{
+		{UserID: 1, Amount: 1, Description: "first, alone"},
+		{UserID: 1, Amount: 2}, {UserID: 1, Amount: -5000}, // accepted, refused
+		{UserID: 1, Amount: 3, Description: "poison"},
+		{UserID: 1, Amount: 4},
+	}
+	release := holdRowLock(t, pool, 1)
+	wait := postAll(l, changes)
+	waitLockWaiters(t, pool, 1)
+	release()
+	got := wait()
+
+	require.NoError(t, got[0].err)
+	for i, o := range got[1:] {
+		require.Error(t, o.err, "change %d of the failed batch", i+1)
+		require.Contains(t, o.err.Error(), "poisoned entry")
+	}
+	v, err := l.VerifyUser(ctx, 1)
+	require.NoError(t, err)
+	require.True(t, v.OK)
+	require.Equal(t, int64(2), v.Entries, "the opening and the first change only")
+	require.Equal(t, money.Cents(1001), v.ProjectedBalance)
+	var events int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&events))
+	require.Equal(t, 2, events)
+}
+
+// TestUserQueueLimit: past the limit of waiting changes, PostEntry fails at
+// once with ErrBusy and writes nothing; other users are not affected.
+func TestUserQueueLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t, 4)
+	l := ledger.New(pool, ledger.Options{UserQueueLimit: 2})
+	for _, id := range []int64{1, 2} {
+		_, err := l.CreateUser(ctx, ledger.NewUser{ID: id, Balance: 100})
+		require.NoError(t, err)
+	}
+	release := holdRowLock(t, pool, 1)
+	wait := postAll(l, []ledger.Change{{UserID: 1, Amount: 1}}) // in flight, waiting for the lock
+	waitLockWaiters(t, pool, 1)
+	wait2 := postAll(l, []ledger.Change{{UserID: 1, Amount: 1}, {UserID: 1, Amount: 1}}) // queued
+	time.Sleep(20 * time.Millisecond)
+	_, err := l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: 1})
+	require.ErrorIs(t, err, ledger.ErrBusy)
+	_, err = l.PostEntry(ctx, ledger.Change{UserID: 2, Amount: 1})
+	require.NoError(t, err, "another user is not affected")
+	release()
+	for _, o := range append(wait(), wait2()...) {
+		require.NoError(t, o.err)
+	}
+	u, err := l.FindUser(ctx, 1)
+	require.NoError(t, err)
+	require.Equal(t, money.Cents(103), u.Balance)
+}
