@@ -344,3 +344,45 @@ func TestDatabaseUnavailable(t *testing.T) {
 		require.Equal(t, "unavailable", r.ErrorType(t))
 	})
 }
+
+// TestUserQueueFull: past USER_QUEUE_LIMIT waiting changes for one user, a
+// change is answered 429 rate_limited with Retry-After, at once, and writes
+// nothing.
+func TestUserQueueFull(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t, 4)
+	s := newTestServerOn(t, pool, ledger.Options{UserQueueLimit: 1})
+	require.Equal(t, http.StatusCreated, s.do(t, http.MethodPost, "/api/users", `{"id": 1, "balance": 10}`).Status)
+	ctx := context.Background()
+
+	// Hold the row lock so that the first change stays in flight and the
+	// second waits in the queue.
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `SELECT 1 FROM users WHERE id = 1 FOR UPDATE`)
+	require.NoError(t, err)
+	answers := make(chan response, 2)
+	put := func() { answers <- s.do(t, http.MethodPut, "/api/users/1/balance", `{"amount": 1}`) }
+	go put()
+	require.Eventually(t, func() bool {
+		var waiting int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting))
+		return waiting == 1
+	}, 10*time.Second, 5*time.Millisecond)
+	go put()
+	time.Sleep(100 * time.Millisecond) // let the second change reach the queue
+	before := snapshot(t, pool)
+
+	r := s.do(t, http.MethodPut, "/api/users/1/balance", `{"amount": 1}`)
+	require.Equal(t, http.StatusTooManyRequests, r.Status, "%s", r.Body)
+	require.Equal(t, "rate_limited", r.ErrorType(t))
+	require.Equal(t, "1", r.Header.Get("Retry-After"))
+	require.Equal(t, before, snapshot(t, pool))
+
+	require.NoError(t, tx.Rollback(ctx))
+	for range 2 {
+		require.Equal(t, http.StatusOK, (<-answers).Status)
+	}
+	require.Contains(t, string(s.do(t, http.MethodGet, "/api/users/1", nil).Body), `"balance":12,`)
+}

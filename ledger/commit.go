@@ -66,7 +66,7 @@ func (l *Ledger) submit(ctx context.Context, userID int64, d draft) (Posted, err
 	q.pending = append(q.pending, r)
 	l.q.mu.Unlock()
 	if !busy {
-		go l.drain(userID, q)
+		go l.drain(userID, q) //nolint:contextcheck // a batch serves many callers; it runs under its own deadline, not one caller's context
 	}
 
 	select {

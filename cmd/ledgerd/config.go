@@ -14,15 +14,17 @@ import (
 // config is every setting of ledgerd. Each has an environment variable and
 // a flag of the same meaning; the flag wins.
 type config struct {
-	DatabaseURL   string
-	HTTPAddr      string
-	LogLevel      string
-	LogFormat     string
-	DBMaxConns    int
-	DBAcquireWait time.Duration
-	DBTxTimeout   time.Duration
-	ShutdownWait  time.Duration
-	NoMigrate     bool
+	DatabaseURL    string
+	HTTPAddr       string
+	LogLevel       string
+	LogFormat      string
+	DBMaxConns     int
+	DBAcquireWait  time.Duration
+	DBTxTimeout    time.Duration
+	ShutdownWait   time.Duration
+	UserQueueLimit int
+	MaxBatch       int
+	NoMigrate      bool
 }
 
 // Defaults of the contract.
@@ -68,13 +70,15 @@ func newFlagSet(name string, cfg *config, getenv func(string) string, stderr io.
 	fs.IntVar(&cfg.DBMaxConns, "db-max-conns", envInt("DB_MAX_CONNS", 20), "most database connections in the pool (DB_MAX_CONNS)")
 	fs.DurationVar(&cfg.DBAcquireWait, "db-acquire-timeout", envDur("DB_ACQUIRE_TIMEOUT", 5*time.Second), "longest wait for a pooled connection before answering 503 (DB_ACQUIRE_TIMEOUT)")
 	fs.DurationVar(&cfg.DBTxTimeout, "db-tx-timeout", envDur("DB_TX_TIMEOUT", 10*time.Second), "longest database transaction or read (DB_TX_TIMEOUT)")
+	fs.IntVar(&cfg.UserQueueLimit, "user-queue-limit", envInt("USER_QUEUE_LIMIT", 4096), "most changes of one user waiting in this process before 429 (USER_QUEUE_LIMIT)")
+	fs.IntVar(&cfg.MaxBatch, "max-batch", envInt("MAX_BATCH", 512), "most changes of one user per transaction; 1 turns group commit off (MAX_BATCH)")
 	fs.DurationVar(&cfg.ShutdownWait, "shutdown-timeout", envDur("SHUTDOWN_TIMEOUT", 20*time.Second), "longest wait for in-flight requests at shutdown (SHUTDOWN_TIMEOUT)")
 	check := func() error {
 		if len(errs) > 0 {
 			return fmt.Errorf("%w: %w", errUsage, errs[0])
 		}
-		if cfg.DBMaxConns <= 0 {
-			return fmt.Errorf("%w: --db-max-conns must be positive", errUsage)
+		if cfg.DBMaxConns <= 0 || cfg.UserQueueLimit <= 0 || cfg.MaxBatch <= 0 {
+			return fmt.Errorf("%w: --db-max-conns, --user-queue-limit and --max-batch must be positive", errUsage)
 		}
 		if _, err := parseLevel(cfg.LogLevel); err != nil {
 			return fmt.Errorf("%w: %w", errUsage, err)

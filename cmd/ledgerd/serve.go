@@ -27,6 +27,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := check(); err != nil {
 		return err
 	}
+	// Refuse settings this version cannot honour rather than ignore them:
+	// a client would believe the API is protected.
+	if getenv("LEDGER_API_TOKENS") != "" {
+		return fmt.Errorf("%w: LEDGER_API_TOKENS is set, but this version does not implement authentication yet", errUsage)
+	}
+	if v := getenv("RATE_LIMIT_RPS"); v != "" && v != "0" {
+		return fmt.Errorf("%w: RATE_LIMIT_RPS is set, but this version does not implement rate limiting yet", errUsage)
+	}
 	logger := newLogger(cfg, stderr)
 	slog.SetDefault(logger)
 	return serve(ctx, cfg, logger, nil)
@@ -48,7 +56,10 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 	}
 	defer pool.Close()
 
-	l := ledger.New(pool, ledger.Options{AcquireTimeout: cfg.DBAcquireWait, TxTimeout: cfg.DBTxTimeout})
+	l := ledger.New(pool, ledger.Options{
+		AcquireTimeout: cfg.DBAcquireWait, TxTimeout: cfg.DBTxTimeout,
+		MaxBatch: cfg.MaxBatch, UserQueueLimit: cfg.UserQueueLimit,
+	})
 	logger.Warn("authentication is off: LEDGER_API_TOKENS is not set, every client may use every route")
 
 	srv := &http.Server{
