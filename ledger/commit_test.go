@@ -27,8 +27,8 @@ func holdRowLock(t *testing.T, pool *pgxpool.Pool, id int64) (release func()) {
 	return func() { require.NoError(t, tx.Rollback(ctx)) }
 }
 
-// waitQueued waits until n backends wait for a lock (the first change, in
-// flight) — a way to know the first transaction has started.
+// waitLockWaiters waits until n backends wait for a lock: a way to know the
+// first change is in flight.
 func waitLockWaiters(t *testing.T, pool *pgxpool.Pool, n int) {
 	t.Helper()
 	require.Eventually(t, func() bool {
@@ -44,9 +44,13 @@ type outcome struct {
 	err error
 }
 
-// postAll submits changes in order (each after the previous is queued) and
-// returns a function that waits for all answers.
-func postAll(l *ledger.Ledger, changes []ledger.Change) func() []outcome {
+// postInOrder submits changes of one user while its row lock is held
+// elsewhere: the first goes in flight and waits for the lock, each next one
+// is submitted only once the previous is in the queue, so the queue holds
+// them in exactly this order. It returns a function that waits for all
+// answers.
+func postInOrder(t *testing.T, l *ledger.Ledger, pool *pgxpool.Pool, changes []ledger.Change) func() []outcome {
+	t.Helper()
 	out := make([]outcome, len(changes))
 	var wg sync.WaitGroup
 	for i, c := range changes {
@@ -54,7 +58,11 @@ func postAll(l *ledger.Ledger, changes []ledger.Change) func() []outcome {
 			p, err := l.PostEntry(context.Background(), c)
 			out[i] = outcome{p, err}
 		})
-		time.Sleep(2 * time.Millisecond) // keep arrival order
+		if i == 0 {
+			waitLockWaiters(t, pool, 1)
+			continue
+		}
+		require.Eventually(t, func() bool { return l.Pending(c.UserID) == i }, 10*time.Second, time.Millisecond)
 	}
 	return func() []outcome { wg.Wait(); return out }
 }
@@ -92,8 +100,7 @@ func TestBatchMatchesOneByOne(t *testing.T) {
 				batch[i] = ledger.Change{UserID: 1, Amount: money.Cents(a)}
 			}
 			release := holdRowLock(t, pool, 1)
-			wait := postAll(batched, batch)
-			waitLockWaiters(t, pool, 1)
+			wait := postInOrder(t, batched, pool, batch)
 			release()
 			got := wait()
 
@@ -139,8 +146,7 @@ CREATE TRIGGER refuse_poison BEFORE INSERT ON entries FOR EACH ROW EXECUTE FUNCT
 		{UserID: 1, Amount: 4},
 	}
 	release := holdRowLock(t, pool, 1)
-	wait := postAll(l, changes)
-	waitLockWaiters(t, pool, 1)
+	wait := postInOrder(t, l, pool, changes)
 	release()
 	got := wait()
 
@@ -171,16 +177,14 @@ func TestUserQueueLimit(t *testing.T) {
 		require.NoError(t, err)
 	}
 	release := holdRowLock(t, pool, 1)
-	wait := postAll(l, []ledger.Change{{UserID: 1, Amount: 1}}) // in flight, waiting for the lock
-	waitLockWaiters(t, pool, 1)
-	wait2 := postAll(l, []ledger.Change{{UserID: 1, Amount: 1}, {UserID: 1, Amount: 1}}) // queued
-	time.Sleep(20 * time.Millisecond)
+	// One in flight, waiting for the lock, and two in the queue.
+	wait := postInOrder(t, l, pool, []ledger.Change{{UserID: 1, Amount: 1}, {UserID: 1, Amount: 1}, {UserID: 1, Amount: 1}})
 	_, err := l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: 1})
 	require.ErrorIs(t, err, ledger.ErrBusy)
 	_, err = l.PostEntry(ctx, ledger.Change{UserID: 2, Amount: 1})
 	require.NoError(t, err, "another user is not affected")
 	release()
-	for _, o := range append(wait(), wait2()...) {
+	for _, o := range wait() {
 		require.NoError(t, o.err)
 	}
 	u, err := l.FindUser(ctx, 1)
