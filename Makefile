@@ -53,10 +53,10 @@ fuzz: ## Fuzz the money parser for a bounded time (FUZZTIME, default 30s)
 lint: $(GOLANGCI_LINT) ## gofmt, go vet, go mod tidy check and golangci-lint
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@cp go.mod /tmp/ledgerd-go.mod.bak && cp go.sum /tmp/ledgerd-go.sum.bak; \
-	$(GO) mod tidy; \
-	if ! git diff --quiet -- go.mod go.sum; then echo "go mod tidy would change go.mod/go.sum:"; git --no-pager diff -- go.mod go.sum; \
-	  cp /tmp/ledgerd-go.mod.bak go.mod; cp /tmp/ledgerd-go.sum.bak go.sum; exit 1; fi
+	@tmp=$$(mktemp -d); cp go.mod go.sum "$$tmp"/; $(GO) mod tidy; \
+	if ! cmp -s go.mod "$$tmp"/go.mod || ! cmp -s go.sum "$$tmp"/go.sum; then \
+	  echo "go mod tidy changes go.mod/go.sum: run it and commit the result"; diff -u "$$tmp"/go.mod go.mod; \
+	  cp "$$tmp"/go.mod "$$tmp"/go.sum .; rm -rf "$$tmp"; exit 1; fi; rm -rf "$$tmp"
 	$(GOLANGCI_LINT) run ./...
 
 $(GOLANGCI_LINT):

@@ -59,7 +59,16 @@ func runConcurrently(t *testing.T, s *testServer, n, inFlight int, path string, 
 // sum and hash chain verify, and 5,001 outbox rows.
 func TestOriginalLoadRequirement(t *testing.T) {
 	t.Parallel()
-	s := newTestServer(t, 16)
+	for name, opts := range writePaths {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			originalLoadRequirement(t, newLoadServer(t, opts))
+		})
+	}
+}
+
+func originalLoadRequirement(t *testing.T, s *testServer) {
+	t.Helper()
 	require.Equal(t, http.StatusCreated, s.do(t, http.MethodPost, "/api/users", `{"id": 1, "balance": 10000}`).Status)
 
 	answers := runConcurrently(t, s, 10_000, 1_000, "/api/users/1/balance", func(int) string { return `{"amount": -2}` })

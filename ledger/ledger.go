@@ -41,6 +41,9 @@ type Options struct {
 	// OnTxRetry, when set, is called each time a transaction is retried
 	// after a serialization failure or deadlock.
 	OnTxRetry func()
+	// OnCommit, when set, is called after each committed write (which has
+	// outbox rows): the relay is woken with it.
+	OnCommit func()
 }
 
 // Ledger is the write path and the reads of the ledger.

@@ -25,6 +25,9 @@ const maxTxAttempts = 3
 func (l *Ledger) withTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := l.tryTx(ctx, fn)
+		if err == nil && l.opts.OnCommit != nil {
+			l.opts.OnCommit()
+		}
 		if err == nil || attempt >= maxTxAttempts || !retryable(err) {
 			return err
 		}

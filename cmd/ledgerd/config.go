@@ -25,21 +25,30 @@ type config struct {
 	UserQueueLimit int
 	MaxBatch       int
 	NoMigrate      bool
+
+	AMQPURL         string
+	RelayEnabled    bool
+	Exchange        string
+	RelayQueue      string
+	OutboxRetention time.Duration
 }
 
 // Defaults of the contract.
 const (
 	defaultDatabaseURL = "postgres://postgres@localhost:5432/ledger?sslmode=disable"
 	defaultHTTPAddr    = ":3000"
+	defaultAMQPURL     = "amqp://guest:guest@localhost:5672/" //nolint:gosec // RabbitMQ's well-known local default, as the contract specifies
+	defaultExchange    = "ledger.events"
+	defaultRelayQueue  = "ledger.events.all"
 )
 
 // newFlagSet declares the flags of cfg on a FlagSet named name, with
 // defaults taken from the environment.
-func newFlagSet(name string, cfg *config, getenv func(string) string, stderr io.Writer) (*flag.FlagSet, func() error) {
+func newFlagSet(name string, cfg *config, lookupEnv func(string) (string, bool), stderr io.Writer) (*flag.FlagSet, func() error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	env := func(key, def string) string {
-		if v := getenv(key); v != "" {
+		if v, _ := lookupEnv(key); v != "" {
 			return v
 		}
 		return def
@@ -53,6 +62,15 @@ func newFlagSet(name string, cfg *config, getenv func(string) string, stderr io.
 			return def
 		}
 		return n
+	}
+	envBool := func(key string, def bool) bool {
+		s := env(key, strconv.FormatBool(def))
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s must be true or false, got %q", key, s))
+			return def
+		}
+		return b
 	}
 	envDur := func(key string, def time.Duration) time.Duration {
 		s := env(key, def.String())
@@ -73,6 +91,15 @@ func newFlagSet(name string, cfg *config, getenv func(string) string, stderr io.
 	fs.IntVar(&cfg.UserQueueLimit, "user-queue-limit", envInt("USER_QUEUE_LIMIT", 4096), "most changes of one user waiting in this process before 429 (USER_QUEUE_LIMIT)")
 	fs.IntVar(&cfg.MaxBatch, "max-batch", envInt("MAX_BATCH", 512), "most changes of one user per transaction; 1 turns group commit off (MAX_BATCH)")
 	fs.DurationVar(&cfg.ShutdownWait, "shutdown-timeout", envDur("SHUTDOWN_TIMEOUT", 20*time.Second), "longest wait for in-flight requests at shutdown (SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&cfg.AMQPURL, "amqp-url", env("AMQP_URL", defaultAMQPURL), "RabbitMQ URL (AMQP_URL)")
+	fs.BoolVar(&cfg.RelayEnabled, "relay", envBool("RELAY_ENABLED", true), "run the event relay inside serve (RELAY_ENABLED)")
+	fs.StringVar(&cfg.Exchange, "amqp-exchange", env("AMQP_EXCHANGE", defaultExchange), "topic exchange of the events (AMQP_EXCHANGE)")
+	queue, set := lookupEnv("RELAY_QUEUE")
+	if !set {
+		queue = defaultRelayQueue
+	}
+	fs.StringVar(&cfg.RelayQueue, "relay-queue", queue, "durable queue bound to the exchange with #; empty declares none (RELAY_QUEUE)")
+	fs.DurationVar(&cfg.OutboxRetention, "outbox-retention", envDur("OUTBOX_RETENTION", 24*time.Hour), "how long published events stay in the outbox table (OUTBOX_RETENTION)")
 	check := func() error {
 		if len(errs) > 0 {
 			return fmt.Errorf("%w: %w", errUsage, errs[0])
@@ -82,6 +109,9 @@ func newFlagSet(name string, cfg *config, getenv func(string) string, stderr io.
 		}
 		if _, err := parseLevel(cfg.LogLevel); err != nil {
 			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if cfg.Exchange == "" {
+			return fmt.Errorf("%w: AMQP_EXCHANGE must not be empty", errUsage)
 		}
 		if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 			return fmt.Errorf("%w: LOG_FORMAT must be text or json, got %q", errUsage, cfg.LogFormat)

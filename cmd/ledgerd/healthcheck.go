@@ -11,9 +11,9 @@ import (
 
 // runHealthcheck asks the local server's /healthz, for container health
 // checks in images without a shell or curl.
-func runHealthcheck(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func runHealthcheck(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer) error {
 	var cfg config
-	fs, _ := newFlagSet("healthcheck", &cfg, getenv, stderr)
+	fs, _ := newFlagSet("healthcheck", &cfg, lookupEnv, stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -9,9 +9,9 @@ import (
 	"github.com/ledgerd/ledgerd/migrations"
 )
 
-func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func runMigrate(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	var cfg config
-	fs, check := newFlagSet("migrate", &cfg, getenv, stderr)
+	fs, check := newFlagSet("migrate", &cfg, lookupEnv, stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -25,7 +25,9 @@ func exitCode(err error) int {
 const usage = `ledgerd: an event-sourced balance ledger on PostgreSQL.
 
 Usage:
-  ledgerd serve [flags]          serve the HTTP API (migrates first unless --no-migrate)
+  ledgerd serve [flags]          serve the HTTP API and the event relay (migrates first unless --no-migrate)
+  ledgerd relay [flags]          run only the event relay (outbox → RabbitMQ)
+  ledgerd relay --status         print the relay's state: leader present, pending events, oldest age
   ledgerd migrate up             apply pending migrations
   ledgerd migrate down N         roll back the last N migrations
   ledgerd migrate version        print the schema version
@@ -38,7 +40,7 @@ Run "ledgerd serve -h" for the flags.
 `
 
 // run is the whole program: main only wires the process to it.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	if len(args) < 2 {
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("%w: no subcommand", errUsage)
@@ -46,11 +48,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cmd, rest := args[1], args[2:]
 	switch cmd {
 	case "serve":
-		return runServe(ctx, rest, getenv, stderr)
+		return runServe(ctx, rest, lookupEnv, stderr)
+	case "relay":
+		return runRelay(ctx, rest, lookupEnv, stdout, stderr)
 	case "migrate":
-		return runMigrate(ctx, rest, getenv, stdout, stderr)
+		return runMigrate(ctx, rest, lookupEnv, stdout, stderr)
 	case "healthcheck":
-		return runHealthcheck(ctx, rest, getenv, stderr)
+		return runHealthcheck(ctx, rest, lookupEnv, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "ledgerd", versionString())
 		return nil

@@ -15,8 +15,8 @@ import (
 	"github.com/ledgerd/ledgerd/migrations/dbtest"
 )
 
-func env(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
 func TestVersionAndUsage(t *testing.T) {

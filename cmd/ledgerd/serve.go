@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -15,11 +16,12 @@ import (
 	"github.com/ledgerd/ledgerd/api"
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/migrations"
+	"github.com/ledgerd/ledgerd/outbox"
 )
 
-func runServe(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func runServe(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer) error {
 	var cfg config
-	fs, check := newFlagSet("serve", &cfg, getenv, stderr)
+	fs, check := newFlagSet("serve", &cfg, lookupEnv, stderr)
 	fs.BoolVar(&cfg.NoMigrate, "no-migrate", false, "do not apply migrations at start")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -29,10 +31,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	// Refuse settings this version cannot honour rather than ignore them:
 	// a client would believe the API is protected.
-	if getenv("LEDGER_API_TOKENS") != "" {
+	if v, _ := lookupEnv("LEDGER_API_TOKENS"); v != "" {
 		return fmt.Errorf("%w: LEDGER_API_TOKENS is set, but this version does not implement authentication yet", errUsage)
 	}
-	if v := getenv("RATE_LIMIT_RPS"); v != "" && v != "0" {
+	if v, _ := lookupEnv("RATE_LIMIT_RPS"); v != "" && v != "0" {
 		return fmt.Errorf("%w: RATE_LIMIT_RPS is set, but this version does not implement rate limiting yet", errUsage)
 	}
 	logger := newLogger(cfg, stderr)
@@ -40,7 +42,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	return serve(ctx, cfg, logger, nil)
 }
 
-// serve runs the HTTP server until ctx is done, then shuts down gracefully.
+// serve runs the HTTP server (and, unless disabled, the event relay) until
+// ctx is done, then shuts down gracefully: it stops accepting connections,
+// lets in-flight requests finish, then lets the relay finish its window.
 // When ready is not nil it receives the listener's address once the server
 // accepts connections (tests use it with HTTP_ADDR=127.0.0.1:0).
 func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- string) error {
@@ -56,14 +60,35 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 	}
 	defer pool.Close()
 
+	// Background work stops after the HTTP server has drained.
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	defer func() {
+		stopBackground()
+		background.Wait()
+	}()
+
+	var relay *outbox.Relay
+	relayStatus := func(context.Context) any { return outbox.Status{Role: outbox.RoleStopped} }
+	if cfg.RelayEnabled {
+		relay = outbox.NewRelay(relayConfig(cfg, logger))
+		relayStatus = func(context.Context) any { return relay.Status() }
+		background.Go(func() { _ = relay.Run(bgCtx) })
+	} else {
+		logger.Info("relay disabled (RELAY_ENABLED=false): events wait in the outbox for a relay elsewhere")
+	}
+	notifier := outbox.NewNotifier(pool, relay, 0, logger)
+	background.Go(func() { notifier.Run(bgCtx) })
+
 	l := ledger.New(pool, ledger.Options{
 		AcquireTimeout: cfg.DBAcquireWait, TxTimeout: cfg.DBTxTimeout,
 		MaxBatch: cfg.MaxBatch, UserQueueLimit: cfg.UserQueueLimit,
+		OnCommit: notifier.Committed,
 	})
 	logger.Warn("authentication is off: LEDGER_API_TOKENS is not set, every client may use every route")
 
 	srv := &http.Server{
-		Handler:           api.NewServer(api.Deps{Ledger: l, Logger: logger}),
+		Handler:           api.NewServer(api.Deps{Ledger: l, Logger: logger, RelayStatusFunc: relayStatus}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.DBAcquireWait + cfg.DBTxTimeout + 15*time.Second,
@@ -98,8 +123,21 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
+	stopBackground()
+	background.Wait()
 	logger.Info("stopped")
 	return nil
+}
+
+func relayConfig(cfg config, logger *slog.Logger) outbox.RelayConfig {
+	return outbox.RelayConfig{
+		DatabaseURL: cfg.DatabaseURL,
+		AMQPURL:     cfg.AMQPURL,
+		Exchange:    cfg.Exchange,
+		Queue:       cfg.RelayQueue,
+		Retention:   cfg.OutboxRetention,
+		Logger:      logger,
+	}
 }
 
 // openPool opens the connection pool and checks the database answers.

@@ -1,0 +1,404 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// NotifyChannel is the PostgreSQL LISTEN/NOTIFY channel on which writers
+// wake the relay after a commit.
+const NotifyChannel = "ledger_outbox"
+
+// relayLockKey is the advisory lock that makes one relay the publisher,
+// per database.
+const relayLockKey int64 = 0x6c65646765726452 // "ledgerdR"
+
+// RelayConfig configures a Relay. Zero durations take the defaults.
+type RelayConfig struct {
+	// DatabaseURL is the PostgreSQL URL. The relay keeps one dedicated
+	// connection: it holds the advisory lock, listens for notifications,
+	// and reads and marks rows, so a relay that lost its connection (and
+	// with it the lock) cannot mark anything.
+	DatabaseURL string
+	// AMQPURL is the RabbitMQ URL.
+	AMQPURL string
+	// Exchange is the durable topic exchange events go to.
+	Exchange string
+	// Queue, when not empty, is a durable queue bound to Exchange with "#",
+	// declared at start so that events are kept before any consumer exists.
+	Queue string
+	// Name identifies this relay in logs and as the AMQP connection name.
+	Name string
+	// Window is the most unconfirmed messages in flight. Default 256.
+	Window int
+	// PollInterval is the longest wait between two looks at the outbox
+	// when no notification arrives. Default 1s.
+	PollInterval time.Duration
+	// LockRetry is how often a standby tries to become the leader.
+	// Default 1s.
+	LockRetry time.Duration
+	// ConfirmTimeout bounds the wait for a window's confirms. Default 15s.
+	ConfirmTimeout time.Duration
+	// MaxBackoff caps the wait between reconnection attempts. Default 10s.
+	MaxBackoff time.Duration
+	// Retention is how long published rows are kept before they are
+	// purged. Default 24h.
+	Retention time.Duration
+	// Logger receives the relay's logs. Default slog.Default().
+	Logger *slog.Logger
+	// OnPublished, when set, is called with the commit-to-confirm lag of
+	// every confirmed event.
+	OnPublished func(lag time.Duration)
+}
+
+func (c *RelayConfig) setDefaults() {
+	if c.Window <= 0 {
+		c.Window = 256
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
+	}
+	if c.LockRetry <= 0 {
+		c.LockRetry = time.Second
+	}
+	if c.ConfirmTimeout <= 0 {
+		c.ConfirmTimeout = 15 * time.Second
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 10 * time.Second
+	}
+	if c.Retention <= 0 {
+		c.Retention = 24 * time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Name == "" {
+		c.Name = "ledgerd-relay"
+	}
+}
+
+// Role is what a relay is doing.
+type Role string
+
+// Roles of a relay.
+const (
+	RoleStarting Role = "starting" // not yet connected to the database
+	RoleStandby  Role = "standby"  // another relay holds the lock
+	RoleLeader   Role = "leader"   // this relay publishes
+	RoleStopped  Role = "stopped"
+)
+
+// Status is a relay's state, as /readyz and `ledgerd relay --status` show it.
+type Status struct {
+	Enabled         bool   `json:"enabled"`
+	Role            Role   `json:"role"`
+	BrokerConnected bool   `json:"brokerConnected"`
+	Published       uint64 `json:"published"`
+	Returned        uint64 `json:"returned"`
+	Backlog
+	// BacklogAt is when Backlog was last read.
+	BacklogAt time.Time `json:"backlogAt"`
+}
+
+// Relay publishes committed outbox rows to RabbitMQ: at least once, in id
+// order (per user, seq order), a row marked published only after the broker
+// confirmed it. Any number of relays may run against one database; an
+// advisory lock makes exactly one of them publish, and a standby takes over
+// within LockRetry when the leader's session ends.
+type Relay struct {
+	cfg  RelayConfig
+	poke chan struct{}
+
+	mu     sync.Mutex
+	status Status
+}
+
+// NewRelay returns a relay; Run starts it.
+func NewRelay(cfg RelayConfig) *Relay {
+	cfg.setDefaults()
+	return &Relay{cfg: cfg, poke: make(chan struct{}, 1), status: Status{Enabled: true, Role: RoleStarting}}
+}
+
+// Poke wakes the relay to look at the outbox now. It never blocks; writers
+// in the same process call it after each commit.
+func (r *Relay) Poke() {
+	select {
+	case r.poke <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns the relay's current state.
+func (r *Relay) Status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.status
+}
+
+// IsLeader reports whether this relay currently publishes.
+func (r *Relay) IsLeader() bool { return r.Status().Role == RoleLeader }
+
+func (r *Relay) update(f func(*Status)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f(&r.status)
+}
+
+// Run relays until ctx ends, reconnecting to the database and the broker
+// with capped exponential backoff. When ctx ends, a window in flight is
+// given up to ConfirmTimeout to be confirmed and marked, then Run returns
+// nil.
+func (r *Relay) Run(ctx context.Context) error {
+	log := r.cfg.Logger.With("relay", r.cfg.Name)
+	b := backoff{max: r.cfg.MaxBackoff}
+	defer r.update(func(s *Status) { s.Role, s.BrokerConnected = RoleStopped, false })
+	for {
+		err := r.session(ctx, log, &b)
+		if ctx.Err() != nil {
+			return nil //nolint:nilerr // shutting down is not a failure
+		}
+		r.update(func(s *Status) { s.Role, s.BrokerConnected = RoleStarting, false })
+		wait := b.next()
+		log.Warn("relay lost its database session; reconnecting", "err", err, "retry_in", wait.String())
+		if !sleep(ctx, wait) {
+			return nil
+		}
+	}
+}
+
+// session runs one database session: standby until the lock is free, then
+// leader until the connection fails or ctx ends.
+func (r *Relay) session(ctx context.Context, log *slog.Logger, b *backoff) error {
+	cfg, err := pgx.ParseConfig(r.cfg.DatabaseURL)
+	if err != nil {
+		return errors.New("parse database URL: invalid URL")
+	}
+	cfg.RuntimeParams["application_name"] = r.cfg.Name
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect to database: %w", err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+		defer cancel()
+		_ = conn.Close(cctx) // ends the session, and so releases the lock
+	}()
+	b.reset()
+
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		var locked bool
+		err := conn.QueryRow(qctx, `SELECT pg_try_advisory_lock($1)`, relayLockKey).Scan(&locked)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("try relay lock: %w", err)
+		}
+		if locked {
+			log.Info("relay is the leader")
+			return r.lead(ctx, log, conn)
+		}
+		if r.Status().Role != RoleStandby {
+			log.Info("relay is on standby: another relay publishes")
+		}
+		r.update(func(s *Status) { s.Role, s.BrokerConnected = RoleStandby, false })
+		r.readBacklog(ctx, conn)
+		if !sleep(ctx, r.cfg.LockRetry) {
+			return nil
+		}
+	}
+}
+
+// lead publishes while it holds the lock on conn.
+func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) error {
+	r.update(func(s *Status) { s.Role = RoleLeader })
+	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	var (
+		sess      *session
+		b         = backoff{max: r.cfg.MaxBackoff}
+		lastPurge time.Time
+	)
+	defer func() {
+		if sess != nil {
+			sess.close()
+		}
+	}()
+	for ctx.Err() == nil {
+		if sess == nil {
+			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			s, err := dialSession(dctx, r.cfg.AMQPURL, r.cfg.Name, r.cfg.Exchange, r.cfg.Queue, r.onReturn(log))
+			cancel()
+			if err != nil {
+				wait := b.next()
+				log.Warn("relay cannot reach the broker; events wait in the outbox", "err", err, "retry_in", wait.String())
+				r.readBacklog(ctx, conn)
+				if !sleep(ctx, wait) {
+					return nil
+				}
+				continue
+			}
+			log.Info("relay connected to the broker", "exchange", r.cfg.Exchange)
+			sess = s
+			b.reset()
+			r.update(func(s *Status) { s.BrokerConnected = true })
+		}
+
+		rows, err := fetchPending(ctx, conn, r.cfg.Window)
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			r.readBacklog(ctx, conn)
+			if time.Since(lastPurge) > time.Minute {
+				lastPurge = time.Now()
+				if n, err := purgePublished(ctx, conn, r.cfg.Retention, 10_000); err != nil {
+					return err
+				} else if n > 0 {
+					log.Info("purged published events", "rows", n)
+				}
+			}
+			if err := r.waitForWork(ctx, conn, sess); err != nil {
+				return err
+			}
+			if sess.isClosed() {
+				log.Warn("broker connection closed; reconnecting")
+				sess.close()
+				sess = nil
+				r.update(func(s *Status) { s.BrokerConnected = false })
+			}
+			continue
+		}
+
+		// A window runs to its end even when ctx ends: its confirms are
+		// awaited (bounded) and recorded, so a shutdown does not cause
+		// needless redeliveries.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ConfirmTimeout)
+		n, perr := publishWindow(wctx, sess, rows)
+		if n > 0 {
+			ids := make([]int64, n)
+			for i := range n {
+				ids[i] = rows[i].ID
+			}
+			if err := markPublished(wctx, conn, ids); err != nil {
+				cancel()
+				return err
+			}
+			r.published(rows[:n])
+		}
+		cancel()
+		if perr != nil {
+			wait := b.next()
+			log.Warn("relay publish failed; republishing from the first unconfirmed event", "err", perr, "confirmed", n, "window", len(rows), "retry_in", wait.String())
+			sess.close()
+			sess = nil
+			r.update(func(s *Status) { s.BrokerConnected = false })
+			if !sleep(ctx, wait) {
+				return nil
+			}
+		}
+	}
+	return nil
+}
+
+// waitForWork waits for a notification, a poke, the broker session's end or
+// PollInterval, whichever comes first.
+func (r *Relay) waitForWork(ctx context.Context, conn *pgx.Conn, sess *session) error {
+	wctx, cancel := context.WithTimeout(ctx, r.cfg.PollInterval)
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-r.poke:
+			cancel()
+		case <-sess.done:
+			cancel()
+		case <-stop:
+		}
+	}()
+	_, err := conn.WaitForNotification(wctx)
+	if err != nil && wctx.Err() == nil {
+		return fmt.Errorf("wait for notification: %w", err)
+	}
+	return nil
+}
+
+func (r *Relay) published(rows []pendingRow) {
+	now := time.Now()
+	r.update(func(s *Status) { s.Published += uint64(len(rows)) })
+	if r.cfg.OnPublished != nil {
+		for _, row := range rows {
+			r.cfg.OnPublished(now.Sub(row.CreatedAt))
+		}
+	}
+}
+
+func (r *Relay) onReturn(log *slog.Logger) func(amqp.Return) {
+	return func(ret amqp.Return) {
+		r.update(func(s *Status) { s.Returned++ })
+		log.Warn("broker returned an unroutable event: no queue is bound for its routing key",
+			"routing_key", ret.RoutingKey, "message_id", ret.MessageId, "reply", ret.ReplyText)
+	}
+}
+
+// readBacklog refreshes the backlog in the status; errors only leave it
+// stale (the next query on conn reports a dead connection).
+func (r *Relay) readBacklog(ctx context.Context, conn *pgx.Conn) {
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if b, err := ReadBacklog(qctx, conn); err == nil {
+		r.update(func(s *Status) { s.Backlog, s.BacklogAt = b, time.Now() })
+	}
+}
+
+func (s *session) isClosed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return s.conn.IsClosed()
+	}
+}
+
+// backoff is capped exponential backoff with jitter: 100ms, 200ms, 400ms…
+// up to max, each wait drawn from [d/2, d].
+type backoff struct {
+	max     time.Duration
+	attempt int
+}
+
+func (b *backoff) next() time.Duration {
+	d := 100 * time.Millisecond << min(b.attempt, 16)
+	if d > b.max || d <= 0 {
+		d = b.max
+	}
+	b.attempt++
+	return d/2 + rand.N(d/2+1) //nolint:gosec // jitter needs no cryptographic randomness
+}
+
+func (b *backoff) reset() { b.attempt = 0 }
+
+// sleep waits d or until ctx ends; it reports whether it waited d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

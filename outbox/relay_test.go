@@ -1,0 +1,245 @@
+package outbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ledgerd/ledgerd/migrations/dbtest"
+	"github.com/ledgerd/ledgerd/outbox"
+	"github.com/ledgerd/ledgerd/outbox/outboxtest"
+)
+
+func testLogger() *slog.Logger {
+	w := io.Discard
+	if os.Getenv("LEDGERD_TEST_LOGS") != "" {
+		w = os.Stderr
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// env is one test's database, exchange and consumer.
+type env struct {
+	url      string
+	pool     *pgxpool.Pool
+	exchange string
+	consumer *outboxtest.Consumer
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	url := dbtest.NewURL(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	exchange := outboxtest.UniqueName("test.ledger.events")
+	return &env{url: url, pool: pool, exchange: exchange, consumer: outboxtest.NewConsumer(t, exchange)}
+}
+
+// startRelay runs a relay until the returned stop function is called.
+func (e *env) startRelay(t *testing.T, name string) (*outbox.Relay, func()) {
+	t.Helper()
+	r := outbox.NewRelay(outbox.RelayConfig{
+		DatabaseURL: e.url, AMQPURL: outboxtest.URL(), Exchange: e.exchange,
+		Name: name, Window: 64, PollInterval: 200 * time.Millisecond, LockRetry: 100 * time.Millisecond,
+		MaxBackoff: 500 * time.Millisecond, Logger: testLogger().With("test", t.Name()),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+		})
+	}
+	t.Cleanup(stop)
+	return r, stop
+}
+
+// enqueue commits one message per user for users 1..users, each with its
+// per-user seq in the ledger-seq header, as the ledger's transactions do.
+func (e *env) enqueue(t *testing.T, users int, seq int) {
+	t.Helper()
+	ctx := context.Background()
+	b := &pgx.Batch{}
+	msgs := make([]outbox.Message, users)
+	for u := range users {
+		msgs[u] = outbox.Message{
+			EventID: uuid.New(), RoutingKey: "ledger.entry.deposit",
+			Headers:   map[string]any{"ledger-user-id": u + 1, "ledger-seq": seq},
+			Body:      []byte(fmt.Sprintf(`{"user":%d,"seq":%d}`, u+1, seq)),
+			CreatedAt: time.Now(),
+		}
+	}
+	require.NoError(t, outbox.QueueEnqueue(b, msgs))
+	tx, err := e.pool.Begin(ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.SendBatch(ctx, b).Close())
+	require.NoError(t, tx.Commit(ctx))
+}
+
+// requireOrdered checks that, after de-duplication, every user's messages
+// arrive in strictly increasing seq and none is missing.
+func requireOrdered(t *testing.T, ds []outboxtest.Delivery, users, seqs int) {
+	t.Helper()
+	unique, _ := outboxtest.Dedup(ds)
+	require.Len(t, unique, users*seqs)
+	last := map[int64]int64{}
+	for _, d := range unique {
+		u, s := d.Headers["ledger-user-id"].(int64), d.Headers["ledger-seq"].(int64)
+		require.Equal(t, last[u]+1, s, "user %d: seq %d after %d", u, s, last[u])
+		last[u] = s
+	}
+}
+
+func pendingRows(t *testing.T, pool *pgxpool.Pool) int64 {
+	t.Helper()
+	b, err := outbox.ReadBacklog(context.Background(), pool)
+	require.NoError(t, err)
+	return b.Pending
+}
+
+// TestRelayPublishes: committed rows reach the broker with the contract's
+// properties, in order, and leave the outbox pending set; the relay stops
+// cleanly and leaks no goroutine.
+func TestRelayPublishes(t *testing.T) {
+	e := newEnv(t)
+	// Only the relay's own goroutines are checked: the consumer and the
+	// pool outlive this function.
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	for seq := 1; seq <= 5; seq++ {
+		e.enqueue(t, 3, seq)
+	}
+	r, stop := e.startRelay(t, outboxtest.UniqueName("relay"))
+	ds := e.consumer.WaitDistinct(15, 30*time.Second)
+	requireOrdered(t, ds, 3, 5)
+	d := ds[0]
+	require.Equal(t, outbox.ContentType, d.ContentType)
+	require.True(t, d.Persistent)
+	require.Equal(t, "ledger.entry.deposit", d.RoutingKey)
+	require.NotEmpty(t, d.MessageID)
+	require.False(t, d.Timestamp.IsZero())
+	require.True(t, json.Valid(d.Body))
+
+	require.Eventually(t, func() bool { return pendingRows(t, e.pool) == 0 }, 10*time.Second, 50*time.Millisecond)
+	st := r.Status()
+	require.Equal(t, outbox.RoleLeader, st.Role)
+	require.True(t, st.BrokerConnected)
+	require.GreaterOrEqual(t, st.Published, uint64(15))
+
+	// Rows committed later are picked up on a notification from a writer.
+	n := outbox.NewNotifier(e.pool, nil, 0, testLogger())
+	ctx, cancel := context.WithCancel(context.Background())
+	go n.Run(ctx)
+	e.enqueue(t, 3, 6)
+	n.Committed()
+	requireOrdered(t, e.consumer.WaitDistinct(18, 30*time.Second), 3, 6)
+	cancel()
+	stop()
+	require.Equal(t, outbox.RoleStopped, r.Status().Role)
+}
+
+// TestTwoRelays: of two relays on one database only one publishes; when it
+// dies the other takes over; no event is lost and none is out of order.
+func TestTwoRelays(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, stopA := e.startRelay(t, outboxtest.UniqueName("relay-a"))
+	b, stopB := e.startRelay(t, outboxtest.UniqueName("relay-b"))
+	require.Eventually(t, func() bool {
+		return a.IsLeader() != b.IsLeader() // exactly one
+	}, 10*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		sa, sb := a.Status(), b.Status()
+		return sa.Role == outbox.RoleStandby || sb.Role == outbox.RoleStandby
+	}, 10*time.Second, 20*time.Millisecond)
+	leader, stopLeader, standby := a, stopA, b
+	if b.IsLeader() {
+		leader, stopLeader, standby = b, stopB, a
+	}
+
+	const users, seqs = 5, 40
+	for seq := 1; seq <= seqs; seq++ {
+		e.enqueue(t, users, seq)
+		if seq == seqs/2 {
+			e.consumer.WaitDistinct(users*seq, 30*time.Second)
+			require.Eventually(t, func() bool { return leader.Status().Published == uint64(users*seq) },
+				10*time.Second, 10*time.Millisecond, "the leader published everything so far")
+			require.Zero(t, standby.Status().Published, "the standby published nothing")
+			stopLeader() // the leader's session ends; its lock goes with it
+			require.Equal(t, outbox.RoleStopped, leader.Status().Role)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.Eventually(t, standby.IsLeader, 10*time.Second, 20*time.Millisecond, "the standby takes over")
+	requireOrdered(t, e.consumer.WaitDistinct(users*seqs, 60*time.Second), users, seqs)
+	require.Zero(t, standby.Status().Returned)
+	require.Eventually(t, func() bool { return pendingRows(t, e.pool) == 0 }, 10*time.Second, 50*time.Millisecond)
+}
+
+// TestBrokerOutage cuts the relay's broker connection several times while
+// rows are committed: every event still arrives, in per-user order.
+func TestBrokerOutage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	name := outboxtest.UniqueName("relay-outage")
+	r, _ := e.startRelay(t, name)
+	require.Eventually(t, func() bool { return r.Status().BrokerConnected }, 10*time.Second, 20*time.Millisecond)
+
+	const users, seqs = 4, 60
+	cuts := 0
+	for seq := 1; seq <= seqs; seq++ {
+		e.enqueue(t, users, seq)
+		if seq%20 == 10 {
+			cuts += outboxtest.CloseConnections(t, name)
+		}
+	}
+	require.Positive(t, cuts, "the relay's connection was cut")
+	ds := e.consumer.WaitDistinct(users*seqs, 90*time.Second)
+	requireOrdered(t, ds, users, seqs)
+	require.Eventually(t, func() bool { return pendingRows(t, e.pool) == 0 }, 20*time.Second, 50*time.Millisecond)
+	_, dups := outboxtest.Dedup(ds)
+	t.Logf("%d deliveries, %d duplicates after %d connection cuts", len(ds), dups, cuts)
+}
+
+// TestRelayStatusWithoutBroker: with the broker unreachable the relay leads,
+// reports itself disconnected, and the backlog grows; nothing is marked.
+func TestRelayStatusWithoutBroker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := outbox.NewRelay(outbox.RelayConfig{
+		DatabaseURL: e.url, AMQPURL: "amqp://guest:guest@127.0.0.1:1/", Exchange: e.exchange,
+		PollInterval: 100 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Logger: testLogger(),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	e.enqueue(t, 2, 1)
+	require.Eventually(t, func() bool {
+		st := r.Status()
+		return st.Role == outbox.RoleLeader && !st.BrokerConnected && st.Pending == 2
+	}, 10*time.Second, 20*time.Millisecond)
+	st, err := outbox.ReadClusterStatus(context.Background(), e.pool)
+	require.NoError(t, err)
+	require.True(t, st.LeaderPresent)
+	require.Equal(t, int64(2), st.Pending)
+	cancel()
+	require.NoError(t, <-done)
+	st, err = outbox.ReadClusterStatus(context.Background(), e.pool)
+	require.NoError(t, err)
+	require.False(t, st.LeaderPresent, "the lock goes with the relay's session")
+}

@@ -1,0 +1,149 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// pendingRow is one outbox row waiting to be published.
+type pendingRow struct {
+	ID         int64
+	EventID    string
+	RoutingKey string
+	Headers    map[string]any
+	Body       []byte
+	CreatedAt  time.Time
+}
+
+const outboxPending = `SELECT id, event_id::text, routing_key, headers::text, body::text, created_at
+FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1`
+
+// fetchPending reads up to limit unpublished rows in id order. Rows that
+// commit later with a smaller id are read by a later call: the query has no
+// cursor, so no row is ever skipped.
+func fetchPending(ctx context.Context, conn *pgx.Conn, limit int) ([]pendingRow, error) {
+	rows, err := conn.Query(ctx, outboxPending, limit)
+	if err != nil {
+		return nil, fmt.Errorf("fetch pending events: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pendingRow, error) {
+		var (
+			p       pendingRow
+			headers string
+			body    string
+		)
+		if err := row.Scan(&p.ID, &p.EventID, &p.RoutingKey, &headers, &body, &p.CreatedAt); err != nil {
+			return p, err
+		}
+		h, err := decodeHeaders(headers)
+		if err != nil {
+			return p, fmt.Errorf("outbox row %d: %w", p.ID, err)
+		}
+		p.Headers, p.Body = h, []byte(body)
+		return p, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fetch pending events: %w", err)
+	}
+	return out, nil
+}
+
+// decodeHeaders turns the stored JSON headers into AMQP header values:
+// integral numbers become int64, other values keep their JSON type.
+func decodeHeaders(s string) (map[string]any, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		return nil, fmt.Errorf("decode headers: %w", err)
+	}
+	out := make(map[string]any, len(raw))
+	for k, v := range raw {
+		var n json.Number
+		if err := json.Unmarshal(v, &n); err == nil {
+			if i, err := n.Int64(); err == nil {
+				out[k] = i
+				continue
+			}
+		}
+		var x any
+		if err := json.Unmarshal(v, &x); err != nil {
+			return nil, fmt.Errorf("decode header %s: %w", k, err)
+		}
+		out[k] = x
+	}
+	return out, nil
+}
+
+const outboxMarkPublished = `UPDATE outbox SET published_at = now() WHERE id = ANY($1) AND published_at IS NULL`
+
+// markPublished records that the broker confirmed the rows with these ids.
+func markPublished(ctx context.Context, conn *pgx.Conn, ids []int64) error {
+	if _, err := conn.Exec(ctx, outboxMarkPublished, ids); err != nil {
+		return fmt.Errorf("mark events published: %w", err)
+	}
+	return nil
+}
+
+const outboxPurge = `DELETE FROM outbox WHERE id IN (
+    SELECT id FROM outbox WHERE published_at < now() - $1::interval ORDER BY id LIMIT $2)`
+
+// purgePublished deletes up to limit rows published longer than retention
+// ago and returns how many it deleted.
+func purgePublished(ctx context.Context, conn *pgx.Conn, retention time.Duration, limit int) (int64, error) {
+	tag, err := conn.Exec(ctx, outboxPurge, retention.String(), limit)
+	if err != nil {
+		return 0, fmt.Errorf("purge published events: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+const outboxBacklog = `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+FROM outbox WHERE published_at IS NULL`
+
+// Backlog is the state of the unpublished rows.
+type Backlog struct {
+	// Pending is the number of rows not yet confirmed by the broker.
+	Pending int64 `json:"pending"`
+	// OldestAgeSeconds is the age of the oldest pending row, 0 when none.
+	OldestAgeSeconds float64 `json:"oldestPendingAgeSeconds"`
+}
+
+// Querier runs one query; *pgx.Conn, *pgxpool.Pool and pgx.Tx satisfy it.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// ReadBacklog reports how many rows wait and how old the oldest is.
+func ReadBacklog(ctx context.Context, q Querier) (Backlog, error) {
+	var b Backlog
+	if err := q.QueryRow(ctx, outboxBacklog).Scan(&b.Pending, &b.OldestAgeSeconds); err != nil {
+		return Backlog{}, fmt.Errorf("read outbox backlog: %w", err)
+	}
+	return b, nil
+}
+
+// ClusterStatus is what the database tells of the relays: whether one holds
+// the leader lock, and the backlog.
+type ClusterStatus struct {
+	LeaderPresent bool `json:"leaderPresent"`
+	Backlog
+}
+
+// The advisory lock's key appears in pg_locks split in two 32-bit halves.
+const relayLockHeld = `SELECT EXISTS (SELECT 1 FROM pg_locks
+WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND classid::bigint = ($1::bigint >> 32) AND objid::bigint = ($1::bigint & 4294967295) AND objsubid = 1 AND granted)`
+
+// ReadClusterStatus reports whether a relay leads and the backlog.
+func ReadClusterStatus(ctx context.Context, q Querier) (ClusterStatus, error) {
+	var st ClusterStatus
+	if err := q.QueryRow(ctx, relayLockHeld, relayLockKey).Scan(&st.LeaderPresent); err != nil {
+		return st, fmt.Errorf("read relay lock: %w", err)
+	}
+	b, err := ReadBacklog(ctx, q)
+	st.Backlog = b
+	return st, err
+}
