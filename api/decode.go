@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,41 +18,50 @@ import (
 // MaxBodyBytes is the largest request body accepted.
 const MaxBodyBytes = 64 << 10
 
-// decodeBody decodes the JSON request body into dst, strictly: the
-// Content-Type must be application/json (any charset parameter must be
-// UTF-8) or absent, the body at most MaxBodyBytes, one JSON object with no
-// unknown fields and nothing after it. An empty body leaves dst as it is
-// when allowEmpty, and is an error otherwise.
-func decodeBody(w http.ResponseWriter, r *http.Request, dst any, allowEmpty bool) error {
+// decodeBody decodes the JSON request body into dst, strictly, and returns
+// the body's bytes: the Content-Type must be application/json (any charset
+// parameter must be UTF-8) or absent, the body at most MaxBodyBytes, one
+// JSON object with no unknown fields and nothing after it. An empty body
+// leaves dst as it is when allowEmpty, and is an error otherwise.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any, allowEmpty bool) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, params, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return &Error{Status: http.StatusUnsupportedMediaType, Type: typeUnsupportedMedia,
+			return nil, &Error{Status: http.StatusUnsupportedMediaType, Type: typeUnsupportedMedia,
 				Message: "Content-Type must be application/json"}
 		}
 		if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-			return &Error{Status: http.StatusUnsupportedMediaType, Type: typeUnsupportedMedia,
+			return nil, &Error{Status: http.StatusUnsupportedMediaType, Type: typeUnsupportedMedia,
 				Message: "the request body must be encoded in UTF-8"}
 		}
 	}
 	if r.ContentLength > MaxBodyBytes {
-		return tooLarge()
+		return nil, tooLarge()
 	}
-	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	dec := json.NewDecoder(body)
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var maxErr *http.MaxBytesError
+		if errors.As(err, &maxErr) {
+			return nil, tooLarge()
+		}
+		return nil, badRequest("the request body could not be read")
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		if allowEmpty {
+			return raw, nil
+		}
+		return nil, badRequest("a JSON request body is required")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	if err := dec.Decode(dst); err != nil {
-		return decodeError(err, allowEmpty)
+		return nil, decodeError(err)
 	}
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			return tooLarge()
-		}
-		return badRequest("the request body must hold exactly one JSON object")
+		return nil, badRequest("the request body must hold exactly one JSON object")
 	}
-	return nil
+	return raw, nil
 }
 
 func tooLarge() *Error {
@@ -59,20 +69,12 @@ func tooLarge() *Error {
 		Message: fmt.Sprintf("the request body must be at most %d bytes", MaxBodyBytes)}
 }
 
-func decodeError(err error, allowEmpty bool) error {
+func decodeError(err error) error {
 	var (
-		maxErr    *http.MaxBytesError
 		syntaxErr *json.SyntaxError
 		typeErr   *json.UnmarshalTypeError
 	)
 	switch {
-	case errors.Is(err, io.EOF):
-		if allowEmpty {
-			return nil
-		}
-		return badRequest("a JSON request body is required")
-	case errors.As(err, &maxErr):
-		return tooLarge()
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
 		return badRequest("the request body is not valid JSON")
 	case errors.As(err, &typeErr):

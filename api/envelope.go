@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 )
 
@@ -26,19 +25,11 @@ type pagination struct {
 }
 
 // writeJSON writes v as the JSON body with the given status.
-func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		loggerFrom(r.Context()).ErrorContext(r.Context(), "encode response", "err", err, "request_id", requestID(r.Context()))
-		status = http.StatusInternalServerError
-		b = []byte(`{"success":false,"error":{"message":"Internal server error","code":500,"type":"internal"}}`)
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	writeResponse(w, renderJSON(status, v))
 }
 
 // writeData writes a success envelope.
-func writeData(w http.ResponseWriter, r *http.Request, status int, data any, message string) {
-	writeJSON(w, r, status, envelope{Success: true, Data: data, Message: message})
+func writeData(w http.ResponseWriter, status int, data any, message string) {
+	writeResponse(w, renderData(status, data, message))
 }

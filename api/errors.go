@@ -15,6 +15,9 @@ const (
 	typeInsufficientFunds = "insufficient_funds"
 	typeNotFound          = "not_found"
 	typeConflict          = "conflict"
+	typeIdempotency       = "idempotency_conflict"
+	typeUnauthorized      = "unauthorized"
+	typeForbidden         = "forbidden"
 	typeMethodNotAllowed  = "method_not_allowed"
 	typePayloadTooLarge   = "payload_too_large"
 	typeUnsupportedMedia  = "unsupported_media_type"
@@ -50,6 +53,7 @@ var errorMapping = []struct {
 	{ledger.ErrNotFound, http.StatusNotFound, typeNotFound, "User not found"},
 	{ledger.ErrEntryNotFound, http.StatusNotFound, typeNotFound, "Transaction not found"},
 	{ledger.ErrUserExists, http.StatusConflict, typeConflict, "A user with this id already exists"},
+	{ledger.ErrIdempotencyConflict, http.StatusConflict, typeIdempotency, "This Idempotency-Key was already used with a different request"},
 	{ledger.ErrBusy, http.StatusTooManyRequests, typeRateLimited, "Too many changes are waiting for this user; retry shortly"},
 	{ledger.ErrUnavailable, http.StatusServiceUnavailable, typeUnavailable, "The service is temporarily unavailable; retry later"},
 }
@@ -75,12 +79,9 @@ func toError(err error) *Error {
 // writeError answers with the error envelope for err. Server-side failures
 // are logged in full with the request id; the client gets a generic message.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
-	e := toError(err)
-	if e.Status >= 500 {
-		loggerFrom(r.Context()).ErrorContext(r.Context(), "request failed", "err", err, "status", e.Status, "request_id", requestID(r.Context()))
+	resp := renderError(err)
+	if resp.Status >= 500 {
+		loggerFrom(r.Context()).ErrorContext(r.Context(), "request failed", "err", err, "status", resp.Status, "request_id", requestID(r.Context()))
 	}
-	if e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests {
-		w.Header().Set("Retry-After", "1")
-	}
-	writeJSON(w, r, e.Status, envelope{Success: false, Error: &errorBody{Message: e.Message, Code: e.Status, Type: e.Type}})
+	writeResponse(w, resp)
 }

@@ -10,7 +10,7 @@ import (
 
 func handleHealthz() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		writeData(w, r, http.StatusOK, map[string]string{"status": "ok"}, "")
+		writeData(w, http.StatusOK, map[string]string{"status": "ok"}, "")
 	}
 }
 
@@ -35,11 +35,11 @@ func handleReadyz(l *ledger.Ledger, relayStatus func(context.Context) any) http.
 		status := http.StatusOK
 		if err := l.Ping(ctx); err != nil {
 			d.Status, d.Database, status = "not_ready", "down", http.StatusServiceUnavailable
-			writeJSON(w, r, status, envelope{Success: false, Data: d, Error: &errorBody{
+			writeJSON(w, status, envelope{Success: false, Data: d, Error: &errorBody{
 				Message: "The database does not answer", Code: status, Type: typeUnavailable}})
 			return
 		}
-		writeData(w, r, status, d, "")
+		writeData(w, status, d, "")
 	}
 }
 

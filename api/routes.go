@@ -22,11 +22,15 @@ func addRoutes(d Deps) http.Handler {
 	r.Get("/openapi.yaml", handleOpenAPI())
 
 	r.Route("/api", func(r chi.Router) {
+		r.Use(withAuth(d.Tokens), withRateLimit(d.RateLimitRPS))
 		r.Post("/users", handleCreateUser(d.Ledger))
 		r.Get("/users/{id}", handleGetUser(d.Ledger))
 		r.Put("/users/{id}/balance", handleUpdateBalance(d.Ledger))
+		r.Get("/users/{id}/balance", handleGetBalance(d.Ledger))
 		r.Get("/users/{id}/transactions", handleListTransactions(d.Ledger))
+		r.Get("/users/{id}/verify", handleVerifyUser(d.Ledger))
 		r.Get("/transactions/{entryId}", handleGetTransaction(d.Ledger))
+		r.Post("/transfers", handleCreateTransfer(d.Ledger))
 	})
 	return r
 }

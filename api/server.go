@@ -22,6 +22,10 @@ type Deps struct {
 	// RelayStatusFunc, when set, reports the event relay's state for
 	// /readyz. It must not block.
 	RelayStatusFunc func(ctx context.Context) any
+	// Tokens, when not empty, turn authentication on for /api.
+	Tokens []Token
+	// RateLimitRPS, when above 0, limits each client's requests to /api.
+	RateLimitRPS float64
 }
 
 // NewServer returns the HTTP handler of the whole service.

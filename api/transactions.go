@@ -29,7 +29,7 @@ func handleGetTransaction(l *ledger.Ledger) http.HandlerFunc {
 			writeError(w, r, err)
 			return
 		}
-		writeData(w, r, http.StatusOK, e, "")
+		writeData(w, http.StatusOK, e, "")
 	}
 }
 
@@ -60,7 +60,7 @@ func handleListTransactions(l *ledger.Ledger) http.HandlerFunc {
 		if entries == nil {
 			entries = []ledger.Entry{}
 		}
-		writeJSON(w, r, http.StatusOK, envelope{Success: true, Data: entries, Pagination: p})
+		writeJSON(w, http.StatusOK, envelope{Success: true, Data: entries, Pagination: p})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
@@ -36,7 +37,7 @@ func handleGetUser(l *ledger.Ledger) http.HandlerFunc {
 			writeError(w, r, err)
 			return
 		}
-		writeData(w, r, http.StatusOK, newUserData(u), "")
+		writeData(w, http.StatusOK, newUserData(u), "")
 	}
 }
 
@@ -45,41 +46,48 @@ type createUserRequest struct {
 	Balance json.RawMessage `json:"balance"`
 }
 
+// renderUserCreated renders POST /api/users's answer.
+func renderUserCreated(result any, err error) ledger.Response {
+	if err != nil {
+		return renderError(err)
+	}
+	return renderData(http.StatusCreated, newUserData(result.(projection.User)), "User created successfully")
+}
+
 func handleCreateUser(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req createUserRequest
-		if err := decodeBody(w, r, &req, true); err != nil {
+		body, err := decodeBody(w, r, &req, true)
+		if err != nil {
 			writeError(w, r, err)
 			return
 		}
 		var n ledger.NewUser
 		if len(req.ID) > 0 && string(req.ID) != "null" {
-			id, err := parseID("id", string(req.ID))
-			if err != nil {
+			if n.ID, err = parseID("id", string(req.ID)); err != nil {
 				writeError(w, r, err)
 				return
 			}
-			n.ID = id
 		}
 		if len(req.Balance) > 0 && string(req.Balance) != "null" {
-			b, err := parseAmount("balance", req.Balance)
-			if err != nil {
+			if n.Balance, err = parseAmount("balance", req.Balance); err != nil {
 				writeError(w, r, err)
 				return
 			}
-			if b < 0 {
+			if n.Balance < 0 {
 				writeError(w, r, badRequest("balance must not be negative"))
 				return
 			}
-			n.Balance = b
 		}
-		u, err := l.CreateUser(r.Context(), n)
-		if err != nil {
+		if n.Idempotency, err = idempotency(r, body, renderUserCreated); err != nil {
 			writeError(w, r, err)
 			return
 		}
-		w.Header().Set("Location", "/api/users/"+strconv.FormatInt(u.ID, 10))
-		writeData(w, r, http.StatusCreated, newUserData(u), "User created successfully")
+		u, err := l.CreateUser(r.Context(), n)
+		if err == nil {
+			w.Header().Set("Location", "/api/users/"+strconv.FormatInt(u.ID, 10))
+		}
+		writeOutcome(w, r, u, err, renderUserCreated)
 	}
 }
 
@@ -102,6 +110,18 @@ type entryRef struct {
 	Seq int64  `json:"seq"`
 }
 
+// renderBalanceUpdated renders PUT /api/users/{id}/balance's answer.
+func renderBalanceUpdated(result any, err error) ledger.Response {
+	if err != nil {
+		return renderError(err)
+	}
+	p := result.(ledger.Posted)
+	return renderData(http.StatusOK, balanceData{
+		ID: p.User.ID, Balance: p.User.Balance, UpdatedAt: ledger.FormatTime(p.User.UpdatedAt),
+		Entry: entryRef{ID: p.Entry.ID.String(), Seq: p.Entry.Seq},
+	}, "Balance updated successfully")
+}
+
 func handleUpdateBalance(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, err := parseID("user id", chi.URLParam(r, "id"))
@@ -110,7 +130,8 @@ func handleUpdateBalance(l *ledger.Ledger) http.HandlerFunc {
 			return
 		}
 		var req balanceRequest
-		if err := decodeBody(w, r, &req, false); err != nil {
+		body, err := decodeBody(w, r, &req, false)
+		if err != nil {
 			writeError(w, r, err)
 			return
 		}
@@ -123,17 +144,79 @@ func handleUpdateBalance(l *ledger.Ledger) http.HandlerFunc {
 			writeError(w, r, badRequest("amount must not be zero"))
 			return
 		}
-		p, err := l.PostEntry(r.Context(), ledger.Change{
-			UserID: id, Amount: amount, Description: deref(req.Description), Reference: deref(req.Reference),
-		})
+		c := ledger.Change{UserID: id, Amount: amount, Description: deref(req.Description), Reference: deref(req.Reference)}
+		if c.Idempotency, err = idempotency(r, body, renderBalanceUpdated); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		p, err := l.PostEntry(r.Context(), c)
+		writeOutcome(w, r, p, err, renderBalanceUpdated)
+	}
+}
+
+// balanceAtData is the answer to GET /api/users/{id}/balance.
+type balanceAtData struct {
+	ID      int64       `json:"id"`
+	Balance money.Cents `json:"balance"`
+	At      string      `json:"at"`
+	Seq     int64       `json:"seq"`
+}
+
+func handleGetBalance(l *ledger.Ledger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := parseID("user id", chi.URLParam(r, "id"))
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		writeData(w, r, http.StatusOK, balanceData{
-			ID: p.User.ID, Balance: p.User.Balance, UpdatedAt: ledger.FormatTime(p.User.UpdatedAt),
-			Entry: entryRef{ID: p.Entry.ID.String(), Seq: p.Entry.Seq},
-		}, "Balance updated successfully")
+		var at time.Time // zero: now, the latest entry
+		if s := r.URL.Query().Get("at"); s != "" {
+			if at, err = time.Parse(time.RFC3339Nano, s); err != nil {
+				writeError(w, r, badRequest("at must be an RFC 3339 instant such as 2025-04-01T12:00:00Z"))
+				return
+			}
+		}
+		b, err := l.FindBalanceAt(r.Context(), id, at)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if at.IsZero() {
+			at = time.Now()
+		}
+		writeData(w, http.StatusOK, balanceAtData{ID: id, Balance: b.Balance, At: ledger.FormatTime(at), Seq: b.Seq}, "")
+	}
+}
+
+// verifyData is the answer to GET /api/users/{id}/verify.
+type verifyData struct {
+	ID               int64       `json:"id"`
+	OK               bool        `json:"ok"`
+	Entries          int64       `json:"entries"`
+	LedgerBalance    money.Cents `json:"ledgerBalance"`
+	ProjectedBalance money.Cents `json:"projectedBalance"`
+	ChainValid       bool        `json:"chainValid"`
+	FirstBadSeq      *int64      `json:"firstBadSeq,omitempty"`
+}
+
+func handleVerifyUser(l *ledger.Ledger) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := parseID("user id", chi.URLParam(r, "id"))
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		v, err := l.VerifyUser(r.Context(), id)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		d := verifyData{ID: v.UserID, OK: v.OK, Entries: v.Entries, LedgerBalance: v.LedgerBalance,
+			ProjectedBalance: v.ProjectedBalance, ChainValid: v.ChainValid}
+		if v.FirstBadSeq != 0 {
+			d.FirstBadSeq = &v.FirstBadSeq
+		}
+		writeData(w, http.StatusOK, d, "")
 	}
 }
 

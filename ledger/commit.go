@@ -30,7 +30,8 @@ import (
 type request struct {
 	ctx   context.Context
 	draft draft
-	done  chan result // buffered: the drainer never blocks on it
+	idem  *Idempotency // nil without an Idempotency-Key
+	done  chan result  // buffered: the drainer never blocks on it
 }
 
 type result struct {
@@ -51,8 +52,8 @@ type queues struct {
 
 // submit queues r for userID and waits for its answer, or for ctx to end.
 // It returns ErrBusy, at once, when the user's queue is full.
-func (l *Ledger) submit(ctx context.Context, userID int64, d draft) (Posted, error) {
-	r := &request{ctx: ctx, draft: d, done: make(chan result, 1)}
+func (l *Ledger) submit(ctx context.Context, userID int64, d draft, idem *Idempotency) (Posted, error) {
+	r := &request{ctx: ctx, draft: d, idem: idem, done: make(chan result, 1)}
 	l.q.mu.Lock()
 	q, busy := l.q.users[userID]
 	if busy && len(q.pending) >= l.opts.UserQueueLimit {
@@ -108,7 +109,7 @@ func (l *Ledger) apply(userID int64, batch []*request) {
 	// The transaction is not tied to any one caller: a caller that goes
 	// away must not fail the others' changes.
 	ctx := context.Background()
-	if len(batch) == 1 {
+	if len(batch) == 1 && batch[0].idem == nil {
 		var p Posted
 		err := l.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 			var err error
@@ -125,71 +126,149 @@ func (l *Ledger) apply(userID int64, batch []*request) {
 		return err
 	})
 	for i, r := range batch {
-		if err != nil {
+		switch {
+		case err != nil:
 			r.done <- result{err: err}
-			continue
+		case errors.Is(results[i].err, errKeyTaken):
+			// Another transaction committed this key first: answer with
+			// what it stored.
+			kerr := l.lookupKey(ctx, r.idem)
+			if kerr == nil {
+				kerr = fmt.Errorf("idempotency key %q: taken but not found", r.idem.Key)
+			}
+			r.done <- result{err: kerr}
+		default:
+			r.done <- results[i]
 		}
-		r.done <- results[i]
 	}
 }
 
 // appendBatchTx applies batch to user userID inside tx, in arrival order,
-// as if one by one: it locks the row, evaluates each change against the
-// running balance, then writes the accepted entries, their events and the
-// final balance. It returns each request's outcome; an error means the
-// whole batch failed and the transaction must be rolled back.
+// as if one by one: it claims the requests' idempotency keys, locks the
+// row, evaluates each change against the running balance, then writes the
+// accepted entries, their events, the final balance and the keys' decided
+// answers. It returns each request's outcome (errKeyTaken for a key that
+// another transaction committed first; a *ReplayError or
+// ErrIdempotencyConflict for a key repeated within the batch); an error
+// means the whole batch failed and the transaction must be rolled back.
 func appendBatchTx(ctx context.Context, tx pgx.Tx, userID int64, batch []*request) ([]result, error) {
+	out := make([]result, len(batch))
+
+	// A key repeated within the batch is answered from its first use.
+	first := map[keyRef]int{}
+	dupOf := make([]int, len(batch))
+	var keys []*Idempotency
+	for i, r := range batch {
+		dupOf[i] = -1
+		if r.idem == nil {
+			continue
+		}
+		k := keyRef{r.idem.Scope, r.idem.Key}
+		if j, ok := first[k]; ok {
+			dupOf[i] = j
+			continue
+		}
+		first[k] = i
+		keys = append(keys, r.idem)
+	}
+
 	var (
-		locked projection.Locked
-		head   chainHead
+		claimed = map[keyRef]bool{}
+		locked  projection.Locked
+		head    chainHead
 	)
 	b := &pgx.Batch{}
+	if len(keys) > 0 {
+		queueClaim(b, keys, claimed) // first: it may wait, and holds no other lock then
+	}
 	projection.QueueLock(b, userID, &locked)
 	queueChainHead(b, userID, &head)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		if errors.Is(err, ErrNotFound) {
-			out := make([]result, len(batch))
-			for i := range out {
-				out[i].err = ErrNotFound
-			}
-			return out, nil
-		}
+	err := tx.SendBatch(ctx, b).Close()
+	notFound := errors.Is(err, ErrNotFound)
+	if err != nil && !notFound {
 		return nil, err
 	}
-	if head.Seq != locked.User.Seq {
+	if !notFound && head.Seq != locked.User.Seq {
 		return nil, fmt.Errorf("user %d: projection is at seq %d but the ledger at %d", userID, locked.User.Seq, head.Seq)
 	}
 
-	out, entries, err := evaluate(locked.User, head, locked.Now, batch)
-	if err != nil {
-		return nil, err
+	// The requests that take part: no key, or a key this transaction holds.
+	var active []*request
+	var index []int
+	for i, r := range batch {
+		switch {
+		case dupOf[i] >= 0:
+		case r.idem != nil && !claimed[keyRef{r.idem.Scope, r.idem.Key}]:
+			out[i].err = errKeyTaken
+		default:
+			active = append(active, r)
+			index = append(index, i)
+		}
 	}
-	if len(entries) == 0 {
-		return out, nil // every change refused: nothing to write
+
+	var entries []Entry
+	if notFound {
+		for _, i := range index {
+			out[i].err = ErrNotFound
+		}
+	} else {
+		decided, es, err := evaluate(locked.User, head, locked.ChangeTime(), active)
+		if err != nil {
+			return nil, err
+		}
+		for k, i := range index {
+			out[i] = decided[k]
+		}
+		entries = es
 	}
-	msgs := make([]outbox.Message, len(entries))
-	for i, e := range entries {
-		if msgs[i], err = newEvent(e); err != nil {
+
+	b = &pgx.Batch{}
+	if len(entries) > 0 {
+		msgs := make([]outbox.Message, len(entries))
+		for i, e := range entries {
+			if msgs[i], err = newEvent(e); err != nil {
+				return nil, err
+			}
+		}
+		last := entries[len(entries)-1]
+		var user projection.User
+		queueInsertEntries(b, entries)
+		if err := outbox.QueueEnqueue(b, msgs); err != nil {
+			return nil, err
+		}
+		projection.QueueSet(b, userID, last.BalanceAfter, last.Seq, locked.User.Seq, last.CreatedAt, &user)
+	}
+	var decisions []keyDecision
+	for _, i := range index {
+		if r := batch[i]; r.idem != nil {
+			var res any
+			if out[i].err == nil {
+				res = out[i].posted
+			}
+			decisions = append(decisions, keyDecision{r.idem, r.idem.Render(res, out[i].err)})
+		}
+	}
+	queueDecide(b, decisions)
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return nil, err
 		}
 	}
-	last := entries[len(entries)-1]
-	var user projection.User
-	b = &pgx.Batch{}
-	queueInsertEntries(b, entries)
-	if err := outbox.QueueEnqueue(b, msgs); err != nil {
-		return nil, err
-	}
-	projection.QueueSet(b, userID, last.BalanceAfter, last.Seq, locked.User.Seq, &user)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, err
-	}
-	for i := range out {
-		if out[i].err == nil {
-			// Each caller sees the balance right after its own change.
-			u := user
-			u.Balance, u.Seq = out[i].posted.Entry.BalanceAfter, out[i].posted.Entry.Seq
-			out[i].posted.User = u
+
+	// Repeats within the batch: the first use's answer, or a conflict.
+	for i, j := range dupOf {
+		switch {
+		case j < 0:
+		case batch[i].idem.RequestHash != batch[j].idem.RequestHash:
+			out[i].err = ErrIdempotencyConflict
+		case errors.Is(out[j].err, errKeyTaken):
+			out[i].err = errKeyTaken
+		default:
+			var res any
+			if out[j].err == nil {
+				res = out[j].posted
+			}
+			out[i].err = &ReplayError{Response: batch[j].idem.Render(res, out[j].err)}
 		}
 	}
 	return out, nil
@@ -224,12 +303,15 @@ func evaluate(u projection.User, head chainHead, now time.Time, batch []*request
 			ID: id, UserID: u.ID, Seq: seq, Type: r.draft.Type, Amount: r.draft.Amount,
 			BalanceAfter: balance, TransferID: r.draft.TransferID,
 			Description: r.draft.Description, Reference: r.draft.Reference,
-			CreatedAt: now, PrevHash: prev,
+			IdempotencyKey: r.draft.IdempotencyKey, CreatedAt: now, PrevHash: prev,
 		}
 		e.Hash = e.ComputeHash()
 		prev = e.Hash
 		entries = append(entries, e)
-		out[i].posted.Entry = e
+		// Each caller sees the user right after its own change.
+		user := u
+		user.Balance, user.Seq, user.UpdatedAt = balance, seq, now
+		out[i].posted = Posted{User: user, Entry: e}
 	}
 	return out, entries, nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ledgerd/ledgerd/money"
-	"github.com/ledgerd/ledgerd/outbox"
 	"github.com/ledgerd/ledgerd/projection"
 )
 
@@ -77,6 +76,9 @@ type Change struct {
 	Amount      money.Cents
 	Description string
 	Reference   string
+	// Idempotency, when set, stores the decided outcome with the client's
+	// key (see Idempotency).
+	Idempotency *Idempotency
 }
 
 func (c Change) validate() error {
@@ -117,7 +119,8 @@ type Posted struct {
 // commit.go), each decided as if applied alone, in arrival order. It
 // returns a *ValidationError, ErrNotFound, ErrInsufficientFunds,
 // ErrBalanceLimit, ErrBusy or ErrUnavailable, and on any error nothing of
-// this change is written. When ctx ends first it returns ctx.Err(), and the
+// this change is written. With an idempotency key it may also return a
+// *ReplayError or ErrIdempotencyConflict (nothing executed). When ctx ends first it returns ctx.Err(), and the
 // change may or may not have been applied.
 func (l *Ledger) PostEntry(ctx context.Context, c Change) (Posted, error) {
 	if err := c.validate(); err != nil {
@@ -127,7 +130,14 @@ func (l *Ledger) PostEntry(ctx context.Context, c Change) (Posted, error) {
 	if c.Amount < 0 {
 		d.Type = Withdrawal
 	}
-	p, err := l.submit(ctx, c.UserID, d)
+	if c.Idempotency != nil {
+		d.IdempotencyKey = c.Idempotency.Key
+		// A retry of a decided request is answered without queueing.
+		if err := l.lookupKey(ctx, c.Idempotency); err != nil {
+			return Posted{}, fmt.Errorf("post entry: %w", err)
+		}
+	}
+	p, err := l.submit(ctx, c.UserID, d, c.Idempotency)
 	if err != nil {
 		return Posted{}, fmt.Errorf("post entry: %w", err)
 	}
@@ -137,13 +147,16 @@ func (l *Ledger) PostEntry(ctx context.Context, c Change) (Posted, error) {
 // NewUser asks to create a user. ID 0 asks for an assigned id; a positive
 // Balance is recorded as an opening entry.
 type NewUser struct {
-	ID      int64
-	Balance money.Cents
+	ID          int64
+	Balance     money.Cents
+	Idempotency *Idempotency
 }
 
 // CreateUser creates a user, with an opening entry (and its event) when the
 // balance is above zero, in one transaction. It returns a *ValidationError,
-// ErrUserExists or ErrUnavailable, and on any error nothing is written.
+// ErrUserExists or ErrUnavailable, and on any error nothing is written
+// (but a decided ErrUserExists is stored with an idempotency key). With a
+// key it may also return a *ReplayError or ErrIdempotencyConflict.
 func (l *Ledger) CreateUser(ctx context.Context, n NewUser) (projection.User, error) {
 	if n.ID < 0 {
 		return projection.User{}, invalid("id", "id must be a positive integer")
@@ -151,18 +164,17 @@ func (l *Ledger) CreateUser(ctx context.Context, n NewUser) (projection.User, er
 	if n.Balance < 0 || n.Balance > money.MaxAmount {
 		return projection.User{}, invalid("balance", "balance must be between 0 and %s", money.Format(money.MaxAmount))
 	}
-	var u projection.User
-	err := l.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		var err error
-		if u, err = projection.InsertTx(ctx, tx, n.ID); err != nil {
-			return err
+	d := draft{Type: Opening, Amount: n.Balance}
+	if n.Idempotency != nil {
+		d.IdempotencyKey = n.Idempotency.Key
+	}
+	u, err := keyed(ctx, l, n.Idempotency, func(ctx context.Context, tx pgx.Tx) (projection.User, error) {
+		u, err := projection.InsertTx(ctx, tx, n.ID)
+		if err != nil || n.Balance == 0 {
+			return u, err
 		}
-		if n.Balance == 0 {
-			return nil
-		}
-		p, err := appendTx(ctx, tx, u.ID, draft{Type: Opening, Amount: n.Balance})
-		u = p.User
-		return err
+		p, err := appendTx(ctx, tx, u.ID, d)
+		return p.User, err
 	})
 	if err != nil {
 		return projection.User{}, fmt.Errorf("create user: %w", err)
@@ -173,11 +185,12 @@ func (l *Ledger) CreateUser(ctx context.Context, n NewUser) (projection.User, er
 // draft is an entry before the write path has given it its place in the
 // user's chain.
 type draft struct {
-	Type        EntryType
-	Amount      money.Cents
-	TransferID  uuid.NullUUID
-	Description string
-	Reference   string
+	Type           EntryType
+	Amount         money.Cents
+	TransferID     uuid.NullUUID
+	Description    string
+	Reference      string
+	IdempotencyKey string
 }
 
 // appendTx applies d to user userID inside tx: the guarded balance update,
@@ -186,58 +199,15 @@ type draft struct {
 // ErrBalanceLimit when the guard refuses the change; the caller's
 // transaction must then be rolled back (withTx does).
 func appendTx(ctx context.Context, tx pgx.Tx, userID int64, d draft) (Posted, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return Posted{}, fmt.Errorf("new entry id: %w", err)
-	}
-
-	// Round trip 1: the guarded update (which takes the row lock) and the
-	// head of the user's chain. The second statement runs after the first
-	// holds the lock, with a fresh snapshot, so it sees the last committed
-	// entry.
-	var (
-		applied projection.Applied
-		head    chainHead
-	)
-	b := &pgx.Batch{}
-	projection.QueueApply(b, userID, d.Amount, 1, &applied)
-	queueChainHead(b, userID, &head)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return Posted{}, err
-	}
-	if head.Seq != applied.PrevSeq {
-		return Posted{}, fmt.Errorf("user %d: projection is at seq %d but the ledger at %d", userID, applied.PrevSeq, head.Seq)
-	}
-
-	e := Entry{
-		ID:           id,
-		UserID:       userID,
-		Seq:          applied.User.Seq,
-		Type:         d.Type,
-		Amount:       d.Amount,
-		BalanceAfter: applied.User.Balance,
-		TransferID:   d.TransferID,
-		Description:  d.Description,
-		Reference:    d.Reference,
-		CreatedAt:    applied.User.UpdatedAt,
-		PrevHash:     head.Hash,
-	}
-	e.Hash = e.ComputeHash()
-	msg, err := newEvent(e)
+	// Round trip 1 (in appendLegsTx): the guarded update, which takes the
+	// row lock, and the head of the user's chain. The second statement runs
+	// after the first holds the lock, with a fresh snapshot, so it sees the
+	// last committed entry. Round trip 2: the entry and its event.
+	es, us, err := appendLegsTx(ctx, tx, []leg{{userID, d}})
 	if err != nil {
 		return Posted{}, err
 	}
-
-	// Round trip 2: the entry and its event.
-	b = &pgx.Batch{}
-	queueInsertEntries(b, []Entry{e})
-	if err := outbox.QueueEnqueue(b, []outbox.Message{msg}); err != nil {
-		return Posted{}, err
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return Posted{}, err
-	}
-	return Posted{User: applied.User, Entry: e}, nil
+	return Posted{Entry: es[0], User: us[0]}, nil
 }
 
 // FindUser returns the user's current state from the projection, or

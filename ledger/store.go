@@ -215,3 +215,29 @@ func nullTime(t time.Time) *time.Time {
 	}
 	return &t
 }
+
+// entryFromColumns builds an entry from its columns as scanned into plain
+// values (nullable ones as pointers).
+func entryFromColumns(id string, userID, seq int64, typ string, amount, after int64,
+	transfer, desc, ref, idem *string, createdAt time.Time, prevHash, hash []byte) (Entry, error) {
+	e := Entry{
+		UserID: userID, Seq: seq, Type: EntryType(typ),
+		Amount: money.Cents(amount), BalanceAfter: money.Cents(after),
+		Description: deref(desc), Reference: deref(ref), IdempotencyKey: deref(idem),
+		CreatedAt: createdAt,
+	}
+	var err error
+	if e.ID, err = uuid.Parse(id); err != nil {
+		return Entry{}, fmt.Errorf("entry id %q: %w", id, err)
+	}
+	if transfer != nil {
+		t, err := uuid.Parse(*transfer)
+		if err != nil {
+			return Entry{}, fmt.Errorf("transfer id %q: %w", *transfer, err)
+		}
+		e.TransferID = uuid.NullUUID{UUID: t, Valid: true}
+	}
+	copy(e.PrevHash[:], prevHash)
+	copy(e.Hash[:], hash)
+	return e, nil
+}

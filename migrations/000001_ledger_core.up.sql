@@ -54,7 +54,7 @@ CREATE TABLE entries (
 );
 
 -- Point-in-time and date-range reads walk a user's entries by time.
-CREATE INDEX entries_user_created_idx ON entries (user_id, created_at);
+CREATE INDEX entries_user_created_idx ON entries (user_id, created_at, seq);
 
 -- entries_guard_chain refuses an entry that does not continue its user's
 -- chain: seq is the previous seq + 1 (1 for the first), balance_after is the

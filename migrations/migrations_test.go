@@ -36,7 +36,7 @@ func TestUpDownUp(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, dirty)
 	require.Equal(t, v, v2)
-	require.Subset(t, tables(t, url), []string{"users", "entries", "outbox"})
+	require.Subset(t, tables(t, url), []string{"users", "entries", "outbox", "idempotency_keys"})
 
 	require.NoError(t, m.Up(), "Up on an up-to-date database is a no-op")
 }

@@ -1,9 +1,11 @@
 package projection
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -115,7 +117,10 @@ type Applied struct {
 }
 
 // balanceApply is the guarded change: one statement that adds delta to the
-// balance and entries to seq only when the result stays in range. Under READ
+// balance and entries to seq only when the result stays in range. The new
+// updated_at, the time of the change's entries, never goes back: a user's
+// entry times rise with seq, so "the balance at instant T" is the balance
+// after a prefix of the chain. Under READ
 // COMMITTED a concurrent change to the same row makes this statement wait
 // for the row lock and then re-evaluate the guard against the committed
 // balance, so no change can ever be applied against a stale balance. When
@@ -123,7 +128,7 @@ type Applied struct {
 // refusal costs no extra round trip.
 const balanceApply = `WITH applied AS (
     UPDATE users
-    SET balance = balance + $2, seq = seq + $3, updated_at = now()
+    SET balance = balance + $2, seq = seq + $3, updated_at = greatest(now(), updated_at)
     WHERE id = $1 AND balance + $2 BETWEEN 0 AND 9000000000000000000
     RETURNING ` + userColumns + `
 )
@@ -180,9 +185,18 @@ func translate(err error) error {
 // timestamp.
 type Locked struct {
 	User User
-	// Now is the transaction's timestamp (now()), the time of every change
-	// the transaction makes.
+	// Now is the transaction's timestamp (now()).
 	Now time.Time
+}
+
+// ChangeTime is the time of the changes made under this lock: the
+// transaction's timestamp, or the user's last change time if that is later,
+// so that a user's entry times never go back.
+func (l Locked) ChangeTime() time.Time {
+	if l.User.UpdatedAt.After(l.Now) {
+		return l.User.UpdatedAt
+	}
+	return l.Now
 }
 
 const userLock = `SELECT ` + userColumns + `, now() FROM users WHERE id = $1 FOR UPDATE`
@@ -207,17 +221,18 @@ func QueueLock(b *pgx.Batch, id int64, out *Locked) {
 
 // balanceSet writes the outcome of a batch of changes. The seq guard makes
 // it a no-op, and the batch fail, if the row is not as the batch read it.
-const balanceSet = `UPDATE users SET balance = $2, seq = $3, updated_at = now()
+const balanceSet = `UPDATE users SET balance = $2, seq = $3, updated_at = $5
 WHERE id = $1 AND seq = $4
 RETURNING ` + userColumns
 
-// QueueSet queues onto b the write of user id's new balance and seq, which
+// QueueSet queues onto b the write of user id's new balance, seq and
+// updated_at (the time of the batch's entries, Locked.ChangeTime), which
 // must follow prevSeq (the seq read by QueueLock in the same transaction).
 // *out holds the row after the write. The batch reports an error if the row
 // moved meanwhile, which cannot happen while the lock is held, or if the
 // balance is out of range (the CHECK constraint).
-func QueueSet(b *pgx.Batch, id int64, balance money.Cents, seq, prevSeq int64, out *User) {
-	b.Queue(balanceSet, id, balance, seq, prevSeq).QueryRow(func(row pgx.Row) error {
+func QueueSet(b *pgx.Batch, id int64, balance money.Cents, seq, prevSeq int64, at time.Time, out *User) {
+	b.Queue(balanceSet, id, balance, seq, prevSeq, at).QueryRow(func(row pgx.Row) error {
 		err := row.Scan(&out.ID, &out.Balance, &out.Seq, &out.CreatedAt, &out.UpdatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("set balance of user %d: row is not at seq %d", id, prevSeq)
@@ -227,4 +242,66 @@ func QueueSet(b *pgx.Batch, id int64, balance money.Cents, seq, prevSeq int64, o
 		}
 		return nil
 	})
+}
+
+// Head is what the ledger says a user's row must hold: the last entry's
+// balance_after, seq and time.
+type Head struct {
+	UserID    int64
+	Balance   money.Cents
+	Seq       int64
+	UpdatedAt time.Time
+}
+
+// Change is one row corrected by ReplaceTx.
+type Change struct {
+	UserID                 int64
+	OldBalance, NewBalance money.Cents
+	OldSeq, NewSeq         int64
+}
+
+// LockForRebuildTx blocks every write to the users table until tx ends;
+// reads go on.
+func LockForRebuildTx(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `LOCK TABLE users IN EXCLUSIVE MODE`); err != nil {
+		return fmt.Errorf("lock users: %w", err)
+	}
+	return nil
+}
+
+// usersRebuild sets every row to its head (users without entries to 0 and
+// seq 0) where it differs, and returns the old and new values. The FROM
+// list reads the old row (a self-join), which UPDATE ... RETURNING alone
+// cannot show before PostgreSQL 18.
+const usersRebuild = `WITH heads AS (
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::timestamptz[])
+        AS h(user_id, balance, seq, updated_at)
+), target AS (
+    SELECT u.id, u.balance AS old_balance, u.seq AS old_seq,
+        coalesce(h.balance, 0) AS balance, coalesce(h.seq, 0) AS seq,
+        coalesce(h.updated_at, u.updated_at) AS updated_at
+    FROM users u LEFT JOIN heads h ON h.user_id = u.id
+    WHERE (u.balance, u.seq) IS DISTINCT FROM (coalesce(h.balance, 0), coalesce(h.seq, 0))
+)
+UPDATE users u SET balance = t.balance, seq = t.seq, updated_at = t.updated_at
+FROM target t WHERE u.id = t.id
+RETURNING u.id, t.old_balance, t.balance, t.old_seq, t.seq`
+
+// ReplaceTx makes the projection equal to heads inside tx (take
+// LockForRebuildTx first) and returns the rows it changed, in id order.
+func ReplaceTx(ctx context.Context, tx pgx.Tx, heads []Head) ([]Change, error) {
+	ids, balances, seqs, times := make([]int64, len(heads)), make([]int64, len(heads)), make([]int64, len(heads)), make([]time.Time, len(heads))
+	for i, h := range heads {
+		ids[i], balances[i], seqs[i], times[i] = h.UserID, int64(h.Balance), h.Seq, h.UpdatedAt
+	}
+	rows, err := tx.Query(ctx, usersRebuild, ids, balances, seqs, times)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild users: %w", err)
+	}
+	changes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Change])
+	if err != nil {
+		return nil, fmt.Errorf("rebuild users: %w", translate(err))
+	}
+	slices.SortFunc(changes, func(a, b Change) int { return cmp.Compare(a.UserID, b.UserID) })
+	return changes, nil
 }

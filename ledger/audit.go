@@ -1,0 +1,156 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ledgerd/ledgerd/money"
+	"github.com/ledgerd/ledgerd/projection"
+)
+
+// VerifySummary is the result of verifying every user.
+type VerifySummary struct {
+	Users   int64
+	Entries int64
+	// Failed lists the users whose check failed, at most MaxReported.
+	Failed []Verification
+	// FailedCount counts every failed user.
+	FailedCount int64
+}
+
+// MaxReported bounds VerifySummary.Failed.
+const MaxReported = 100
+
+// userEntries streams every user with its entries, in user then seq order.
+// PostgreSQL merges the users' primary key with entries (user_id, seq), so
+// the ledger streams through in one pass, whatever its size.
+const userEntries = `SELECT u.id, u.balance, u.seq, e.id::text, e.user_id, e.seq, e.type, e.amount,
+    e.balance_after, e.transfer_id::text, e.description, e.reference, e.idempotency_key, e.created_at,
+    e.prev_hash, e.hash
+FROM users u LEFT JOIN entries e ON e.user_id = u.id
+ORDER BY u.id, e.seq`
+
+// VerifyAll runs VerifyUser's checks on every user in one consistent
+// snapshot, streaming. progress, when set, is called about every second
+// with the users and entries checked so far. A failed check is not an
+// error: it is in the summary.
+func (l *Ledger) VerifyAll(ctx context.Context, progress func(users, entries int64)) (VerifySummary, error) {
+	var sum VerifySummary
+	conn, err := l.pool.Acquire(ctx)
+	if err != nil {
+		return sum, fmt.Errorf("verify: %w", classify(ctx, err))
+	}
+	defer conn.Release()
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return sum, fmt.Errorf("verify: %w", classify(ctx, err))
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+
+	rows, err := tx.Query(ctx, userEntries)
+	if err != nil {
+		return sum, fmt.Errorf("verify: %w", classify(ctx, err))
+	}
+	defer rows.Close()
+
+	var (
+		cur      *Verification
+		check    chainCheck
+		projSeq  int64
+		lastTick = time.Now()
+	)
+	finish := func() {
+		if cur == nil {
+			return
+		}
+		cur.Entries, cur.LedgerBalance, cur.ChainValid, cur.FirstBadSeq = check.n, check.balance, check.chainOK, check.firstBad
+		cur.OK = check.firstBad == 0 && check.chainOK && cur.ProjectedBalance == check.balance && projSeq == check.n
+		sum.Users++
+		sum.Entries += check.n
+		if !cur.OK {
+			sum.FailedCount++
+			if len(sum.Failed) < MaxReported {
+				sum.Failed = append(sum.Failed, *cur)
+			}
+		}
+	}
+	for rows.Next() {
+		var (
+			userID        int64
+			balance, seq  int64
+			entryID       *string
+			entryUser     *int64
+			entrySeq      *int64
+			typ           *string
+			amount, after *int64
+			transfer      *string
+			desc, ref     *string
+			idem          *string
+			createdAt     *time.Time
+			prev, hash    []byte
+		)
+		if err := rows.Scan(&userID, &balance, &seq, &entryID, &entryUser, &entrySeq, &typ, &amount, &after,
+			&transfer, &desc, &ref, &idem, &createdAt, &prev, &hash); err != nil {
+			return sum, fmt.Errorf("verify: %w", err)
+		}
+		if cur == nil || cur.UserID != userID {
+			finish()
+			cur = &Verification{UserID: userID, ProjectedBalance: money.Cents(balance)}
+			check = chainCheck{chainOK: true}
+			projSeq = seq
+		}
+		if entryID != nil {
+			e, err := entryFromColumns(*entryID, *entryUser, *entrySeq, *typ, *amount, *after, transfer, desc, ref, idem, *createdAt, prev, hash)
+			if err != nil {
+				return sum, fmt.Errorf("verify: %w", err)
+			}
+			check.add(e)
+		}
+		if progress != nil && time.Since(lastTick) >= time.Second {
+			lastTick = time.Now()
+			progress(sum.Users, sum.Entries+check.n)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return sum, fmt.Errorf("verify: %w", classify(ctx, err))
+	}
+	finish()
+	return sum, nil
+}
+
+// ProjectionChange is one user's row corrected by RebuildProjection.
+type ProjectionChange = projection.Change
+
+// entryHeads reads, per user, the last entry: what the projection must say.
+const entryHeads = `SELECT DISTINCT ON (user_id) user_id, balance_after, seq, created_at
+FROM entries ORDER BY user_id, seq DESC`
+
+// RebuildProjection recomputes every user's balance, seq and updated_at
+// from the entries alone, in one transaction that blocks writes meanwhile,
+// and returns the rows it had to change (none when the projection was
+// right).
+func (l *Ledger) RebuildProjection(ctx context.Context) ([]ProjectionChange, error) {
+	var changes []ProjectionChange
+	err := l.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if err := projection.LockForRebuildTx(ctx, tx); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, entryHeads)
+		if err != nil {
+			return fmt.Errorf("read entry heads: %w", err)
+		}
+		heads, err := pgx.CollectRows(rows, pgx.RowToStructByPos[projection.Head])
+		if err != nil {
+			return fmt.Errorf("read entry heads: %w", err)
+		}
+		changes, err = projection.ReplaceTx(ctx, tx, heads)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rebuild projection: %w", err)
+	}
+	return changes, nil
+}

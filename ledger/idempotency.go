@@ -1,0 +1,200 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Idempotency ties a write to an Idempotency-Key. The write's decided
+// outcome is stored with the key in the write's own transaction: a success,
+// or a decided rejection (ErrInsufficientFunds, ErrBalanceLimit,
+// ErrNotFound, ErrUserExists). Failures that decide nothing (ErrBusy,
+// ErrUnavailable, any other error) store nothing, so a retry runs afresh.
+type Idempotency struct {
+	// Scope separates clients (the token's identity when auth is on).
+	Scope string
+	// Key is the client's Idempotency-Key: 1..255 printable ASCII.
+	Key string
+	// RequestHash identifies the request (method, path, body): the same key
+	// with another request is ErrIdempotencyConflict.
+	RequestHash [32]byte
+	// Render turns the decided outcome into the answer to store: result is
+	// the method's result (Posted, projection.User or Transfer) when err is
+	// nil. It runs inside the transaction, so it must be quick and pure.
+	Render func(result any, err error) Response
+}
+
+// Response is a stored answer.
+type Response struct {
+	Status int
+	Body   []byte
+}
+
+// ReplayError is returned when the key was already used with the same
+// request: Response is the answer stored then, to be sent again. Nothing
+// was executed.
+type ReplayError struct {
+	Response Response
+}
+
+func (e *ReplayError) Error() string { return "idempotent replay of a stored answer" }
+
+// ErrIdempotencyConflict means the key was already used with a different
+// request. Nothing was executed.
+var ErrIdempotencyConflict = errors.New("idempotency key already used with a different request")
+
+// errKeyTaken means another transaction committed the key first; the
+// stored answer is looked up after this transaction ends.
+var errKeyTaken = errors.New("idempotency key taken")
+
+// decided reports whether err is an outcome stored with a key.
+func decided(err error) bool {
+	return errors.Is(err, ErrInsufficientFunds) || errors.Is(err, ErrBalanceLimit) ||
+		errors.Is(err, ErrNotFound) || errors.Is(err, ErrUserExists)
+}
+
+const keyFind = `SELECT request_hash, status, response FROM idempotency_keys
+WHERE scope = $1 AND key = $2 AND status <> 0`
+
+// checkKey looks the key up: nil when it is unused, a *ReplayError when it
+// was used with the same request, ErrIdempotencyConflict otherwise.
+func checkKey(ctx context.Context, q interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}, idem *Idempotency) error {
+	var (
+		hash []byte
+		resp Response
+	)
+	err := q.QueryRow(ctx, keyFind, idem.Scope, idem.Key).Scan(&hash, &resp.Status, &resp.Body)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("look up idempotency key: %w", err)
+	case !bytes.Equal(hash, idem.RequestHash[:]):
+		return ErrIdempotencyConflict
+	}
+	return &ReplayError{Response: resp}
+}
+
+// keyRef names one key.
+type keyRef struct{ scope, key string }
+
+// keyClaim inserts placeholder rows for the keys; a key that another
+// transaction holds makes this statement wait for it, and a key it
+// committed is skipped (not returned).
+const keyClaim = `INSERT INTO idempotency_keys (scope, key, request_hash, status, response)
+SELECT k.scope, k.key, k.hash, 0, ''::bytea
+FROM unnest($1::text[], $2::text[], $3::bytea[]) AS k(scope, key, hash)
+ON CONFLICT (scope, key) DO NOTHING
+RETURNING scope, key`
+
+// queueClaim queues the claim of keys; *claimed receives the keys this
+// transaction now holds.
+func queueClaim(b *pgx.Batch, keys []*Idempotency, claimed map[keyRef]bool) {
+	scopes, names, hashes := make([]string, len(keys)), make([]string, len(keys)), make([][]byte, len(keys))
+	for i, k := range keys {
+		scopes[i], names[i], hashes[i] = k.Scope, k.Key, k.RequestHash[:]
+	}
+	b.Queue(keyClaim, scopes, names, hashes).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var r keyRef
+			if err := rows.Scan(&r.scope, &r.key); err != nil {
+				return fmt.Errorf("claim idempotency keys: %w", err)
+			}
+			claimed[r] = true
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("claim idempotency keys: %w", err)
+		}
+		return nil
+	})
+}
+
+const keyDecide = `UPDATE idempotency_keys k SET status = d.status, response = d.response
+FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[]) AS d(scope, key, status, response)
+WHERE k.scope = d.scope AND k.key = d.key`
+
+// keyDecision is the stored answer of one claimed key.
+type keyDecision struct {
+	idem *Idempotency
+	resp Response
+}
+
+// queueDecide queues the storing of the decided answers.
+func queueDecide(b *pgx.Batch, ds []keyDecision) {
+	if len(ds) == 0 {
+		return
+	}
+	scopes, names := make([]string, len(ds)), make([]string, len(ds))
+	statuses, bodies := make([]int32, len(ds)), make([][]byte, len(ds))
+	for i, d := range ds {
+		scopes[i], names[i] = d.idem.Scope, d.idem.Key
+		statuses[i], bodies[i] = int32(d.resp.Status), d.resp.Body //nolint:gosec // HTTP statuses fit
+	}
+	b.Queue(keyDecide, scopes, names, statuses, bodies)
+}
+
+// keyed runs fn in a transaction that also claims idem (when not nil) and
+// stores the decided outcome with it. A decided rejection commits the key
+// alone; any other error rolls everything back. A key already used gives a
+// *ReplayError or ErrIdempotencyConflict without running fn.
+func keyed[T any](ctx context.Context, l *Ledger, idem *Idempotency, fn func(ctx context.Context, tx pgx.Tx) (T, error)) (T, error) {
+	var zero T
+	if idem == nil {
+		var res T
+		err := l.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+			var err error
+			res, err = fn(ctx, tx)
+			return err
+		})
+		return res, err
+	}
+	if err := l.lookupKey(ctx, idem); err != nil {
+		return zero, err
+	}
+	var (
+		res      T
+		decision error
+	)
+	err := l.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		claimed := map[keyRef]bool{}
+		b := &pgx.Batch{}
+		queueClaim(b, []*Idempotency{idem}, claimed)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if !claimed[keyRef{idem.Scope, idem.Key}] {
+			return errKeyTaken
+		}
+		res, decision = fn(ctx, tx)
+		if decision != nil && !decided(decision) {
+			return decision
+		}
+		b = &pgx.Batch{}
+		queueDecide(b, []keyDecision{{idem, idem.Render(res, decision)}})
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if errors.Is(err, errKeyTaken) {
+		if err := l.lookupKey(ctx, idem); err != nil {
+			return zero, err
+		}
+		return zero, fmt.Errorf("idempotency key %q: taken but not found", idem.Key)
+	}
+	if err != nil {
+		return zero, err
+	}
+	return res, decision
+}
+
+// lookupKey is checkKey on a pooled connection.
+func (l *Ledger) lookupKey(ctx context.Context, idem *Idempotency) error {
+	return l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+		return checkKey(ctx, conn, idem)
+	})
+}
