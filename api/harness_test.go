@@ -45,7 +45,21 @@ func newPool(t testing.TB, maxConns int32) *pgxpool.Pool {
 
 func newTestServerOn(t testing.TB, pool *pgxpool.Pool, opts ledger.Options) *testServer {
 	t.Helper()
-	srv := httptest.NewServer(api.NewServer(api.Deps{Ledger: ledger.New(pool, opts), Logger: discardLogger()}))
+	return newTestServerDeps(t, pool, api.Deps{Ledger: ledger.New(pool, opts)})
+}
+
+// newTestServerWith is a test server with the given API options (tokens,
+// rate limit) and a default ledger.
+func newTestServerWith(t testing.TB, pool *pgxpool.Pool, d api.Deps) *testServer {
+	t.Helper()
+	d.Ledger = ledger.New(pool, ledger.Options{})
+	return newTestServerDeps(t, pool, d)
+}
+
+func newTestServerDeps(t testing.TB, pool *pgxpool.Pool, d api.Deps) *testServer {
+	t.Helper()
+	d.Logger = discardLogger()
+	srv := httptest.NewServer(api.NewServer(d))
 	t.Cleanup(srv.Close)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 2000, 2000

@@ -86,6 +86,14 @@ func handleCreateUser(l *ledger.Ledger) http.HandlerFunc {
 		u, err := l.CreateUser(r.Context(), n)
 		if err == nil {
 			w.Header().Set("Location", "/api/users/"+strconv.FormatInt(u.ID, 10))
+		} else if replay, ok := asReplay(err); ok && replay.Response.Status == http.StatusCreated {
+			// A replayed creation points at the user it created.
+			var stored struct {
+				Data struct{ ID int64 } `json:"data"`
+			}
+			if json.Unmarshal(replay.Response.Body, &stored) == nil && stored.Data.ID > 0 {
+				w.Header().Set("Location", "/api/users/"+strconv.FormatInt(stored.Data.ID, 10))
+			}
 		}
 		writeOutcome(w, r, u, err, renderUserCreated)
 	}

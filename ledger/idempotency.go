@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -197,4 +198,22 @@ func (l *Ledger) lookupKey(ctx context.Context, idem *Idempotency) error {
 	return l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
 		return checkKey(ctx, conn, idem)
 	})
+}
+
+const keyPurge = `DELETE FROM idempotency_keys WHERE ctid IN (
+    SELECT ctid FROM idempotency_keys WHERE created_at < now() - $1::interval ORDER BY created_at LIMIT $2)`
+
+// PurgeKeys deletes up to limit idempotency keys older than retention and
+// returns how many it deleted. A retry after that runs afresh.
+func (l *Ledger) PurgeKeys(ctx context.Context, retention time.Duration, limit int) (int64, error) {
+	var n int64
+	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+		tag, err := conn.Exec(ctx, keyPurge, retention.String(), limit)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge idempotency keys: %w", err)
+	}
+	return n, nil
 }

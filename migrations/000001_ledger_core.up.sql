@@ -13,7 +13,7 @@ CREATE TABLE users (
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT users_pkey PRIMARY KEY (id),
     CONSTRAINT users_id_positive CHECK (id > 0),
-    CONSTRAINT users_balance_range CHECK (balance BETWEEN 0 AND 9000000000000000000),
+    CONSTRAINT users_balance_range CHECK (balance BETWEEN 0 AND 9000000000000000),
     CONSTRAINT users_seq_nonnegative CHECK (seq >= 0)
 );
 
@@ -45,7 +45,7 @@ CREATE TABLE entries (
         (type IN ('opening', 'deposit', 'transfer_in') AND amount > 0)
         OR (type IN ('withdrawal', 'transfer_out') AND amount < 0)),
     CONSTRAINT entries_amount_range CHECK (amount BETWEEN -100000000000000 AND 100000000000000),
-    CONSTRAINT entries_balance_range CHECK (balance_after BETWEEN 0 AND 9000000000000000000),
+    CONSTRAINT entries_balance_range CHECK (balance_after BETWEEN 0 AND 9000000000000000),
     CONSTRAINT entries_transfer_id CHECK (
         (type IN ('transfer_in', 'transfer_out')) = (transfer_id IS NOT NULL)),
     CONSTRAINT entries_description_length CHECK (char_length(description) <= 500),

@@ -15,7 +15,7 @@ const (
 	MaxAmount Cents = 1_000_000_000_000 * 100
 	// MaxBalance is the largest balance a user may hold, in cents. The
 	// database enforces it with a CHECK constraint as a second guard.
-	MaxBalance Cents = 9_000_000_000_000_000_000
+	MaxBalance Cents = 9_000_000_000_000_000
 )
 
 // Errors returned by Parse. They are values of *Error so callers can tell

@@ -91,7 +91,7 @@ func TestFormat(t *testing.T) {
 	t.Parallel()
 	cases := map[money.Cents]string{
 		0: "0", 5: "0.05", 10: "0.10", 200: "2", -200: "-2", -5: "-0.05",
-		1000000: "10000", 1010050: "10100.50", money.MaxBalance: "90000000000000000",
+		1000000: "10000", 1010050: "10100.50", money.MaxBalance: "90000000000000",
 		math.MaxInt64: "92233720368547758.07", math.MinInt64: "-92233720368547758.08",
 	}
 	for in, want := range cases {

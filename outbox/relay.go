@@ -260,16 +260,18 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 		if err != nil {
 			return err
 		}
+		// Purge on a timer, busy or idle, so a steady backlog cannot
+		// keep published rows forever.
+		if time.Since(lastPurge) > time.Minute {
+			lastPurge = time.Now()
+			if n, err := purgePublished(ctx, conn, r.cfg.Retention, 10_000); err != nil {
+				return err
+			} else if n > 0 {
+				log.Info("purged published events", "rows", n)
+			}
+		}
 		if len(rows) == 0 {
 			r.readBacklog(ctx, conn)
-			if time.Since(lastPurge) > time.Minute {
-				lastPurge = time.Now()
-				if n, err := purgePublished(ctx, conn, r.cfg.Retention, 10_000); err != nil {
-					return err
-				} else if n > 0 {
-					log.Info("purged published events", "rows", n)
-				}
-			}
 			if err := r.waitForWork(ctx, conn, sess); err != nil {
 				return err
 			}

@@ -129,7 +129,7 @@ type Applied struct {
 const balanceApply = `WITH applied AS (
     UPDATE users
     SET balance = balance + $2, seq = seq + $3, updated_at = greatest(now(), updated_at)
-    WHERE id = $1 AND balance + $2 BETWEEN 0 AND 9000000000000000000
+    WHERE id = $1 AND balance + $2 BETWEEN 0 AND 9000000000000000
     RETURNING ` + userColumns + `
 )
 SELECT true AS applied, ` + userColumns + ` FROM applied

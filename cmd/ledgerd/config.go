@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ledgerd/ledgerd/api"
 )
 
 // config is every setting of ledgerd. Each has an environment variable and
@@ -25,6 +27,10 @@ type config struct {
 	UserQueueLimit int
 	MaxBatch       int
 	NoMigrate      bool
+
+	Tokens               []api.Token
+	RateLimitRPS         float64
+	IdempotencyRetention time.Duration
 
 	AMQPURL         string
 	RelayEnabled    bool
@@ -92,7 +98,7 @@ func newFlagSet(name string, cfg *config, lookupEnv func(string) (string, bool),
 	fs.IntVar(&cfg.MaxBatch, "max-batch", envInt("MAX_BATCH", 512), "most changes of one user per transaction; 1 turns group commit off (MAX_BATCH)")
 	fs.DurationVar(&cfg.ShutdownWait, "shutdown-timeout", envDur("SHUTDOWN_TIMEOUT", 20*time.Second), "longest wait for in-flight requests at shutdown (SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&cfg.AMQPURL, "amqp-url", env("AMQP_URL", defaultAMQPURL), "RabbitMQ URL (AMQP_URL)")
-	fs.BoolVar(&cfg.RelayEnabled, "relay", envBool("RELAY_ENABLED", true), "run the event relay inside serve (RELAY_ENABLED)")
+	fs.BoolVar(&cfg.RelayEnabled, "relay-enabled", envBool("RELAY_ENABLED", true), "run the event relay inside serve (RELAY_ENABLED)")
 	fs.StringVar(&cfg.Exchange, "amqp-exchange", env("AMQP_EXCHANGE", defaultExchange), "topic exchange of the events (AMQP_EXCHANGE)")
 	queue, set := lookupEnv("RELAY_QUEUE")
 	if !set {
@@ -100,6 +106,18 @@ func newFlagSet(name string, cfg *config, lookupEnv func(string) (string, bool),
 	}
 	fs.StringVar(&cfg.RelayQueue, "relay-queue", queue, "durable queue bound to the exchange with #; empty declares none (RELAY_QUEUE)")
 	fs.DurationVar(&cfg.OutboxRetention, "outbox-retention", envDur("OUTBOX_RETENTION", 24*time.Hour), "how long published events stay in the outbox table (OUTBOX_RETENTION)")
+	rps, err := strconv.ParseFloat(env("RATE_LIMIT_RPS", "0"), 64)
+	if err != nil || rps < 0 {
+		errs = append(errs, fmt.Errorf("RATE_LIMIT_RPS must be a number ≥ 0, got %q", env("RATE_LIMIT_RPS", "0")))
+		rps = 0
+	}
+	fs.Float64Var(&cfg.RateLimitRPS, "rate-limit-rps", rps, "requests per second per client on /api, 0 = off (RATE_LIMIT_RPS)")
+	fs.DurationVar(&cfg.IdempotencyRetention, "idempotency-retention", envDur("IDEMPOTENCY_RETENTION", 24*time.Hour), "how long idempotency keys are kept, at least 24h (IDEMPOTENCY_RETENTION)")
+	tokens, err := api.ParseTokens(env("LEDGER_API_TOKENS", ""))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.Tokens = tokens
 	check := func() error {
 		if len(errs) > 0 {
 			return fmt.Errorf("%w: %w", errUsage, errs[0])
@@ -110,6 +128,12 @@ func newFlagSet(name string, cfg *config, lookupEnv func(string) (string, bool),
 		if _, err := parseLevel(cfg.LogLevel); err != nil {
 			return fmt.Errorf("%w: %w", errUsage, err)
 		}
+		if cfg.RateLimitRPS < 0 {
+			return fmt.Errorf("%w: --rate-limit-rps must be ≥ 0", errUsage)
+		}
+		if cfg.IdempotencyRetention < 24*time.Hour {
+			return fmt.Errorf("%w: IDEMPOTENCY_RETENTION must be at least 24h (the contract keeps keys that long)", errUsage)
+		}
 		if cfg.Exchange == "" {
 			return fmt.Errorf("%w: AMQP_EXCHANGE must not be empty", errUsage)
 		}
@@ -119,6 +143,13 @@ func newFlagSet(name string, cfg *config, lookupEnv func(string) (string, bool),
 		return nil
 	}
 	return fs, check
+}
+
+// newBareFlagSet is a FlagSet for a subcommand with no configuration.
+func newBareFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
 }
 
 func parseLevel(s string) (slog.Level, error) {

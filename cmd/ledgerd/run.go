@@ -28,6 +28,9 @@ Usage:
   ledgerd serve [flags]          serve the HTTP API and the event relay (migrates first unless --no-migrate)
   ledgerd relay [flags]          run only the event relay (outbox → RabbitMQ)
   ledgerd relay --status         print the relay's state: leader present, pending events, oldest age
+  ledgerd verify                 check every user's ledger (running sums, seq, hash chain, projection); exit 1 on any failure
+  ledgerd projection rebuild     recompute the balances from the entries, and list what changed
+  ledgerd token [--role R]       print a new API token (role writer or auditor) and its LEDGER_API_TOKENS entry
   ledgerd migrate up             apply pending migrations
   ledgerd migrate down N         roll back the last N migrations
   ledgerd migrate version        print the schema version
@@ -53,6 +56,12 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return runRelay(ctx, rest, lookupEnv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, rest, lookupEnv, stdout, stderr)
+	case "verify":
+		return runVerify(ctx, rest, lookupEnv, stdout, stderr)
+	case "projection":
+		return runProjection(ctx, rest, lookupEnv, stdout, stderr)
+	case "token":
+		return runToken(rest, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest, lookupEnv, stderr)
 	case "version":

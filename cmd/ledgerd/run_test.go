@@ -10,9 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ledgerd/ledgerd/api"
+	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/migrations/dbtest"
+	"github.com/ledgerd/ledgerd/money"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -40,8 +44,10 @@ func TestBadConfiguration(t *testing.T) {
 		"log format":  {"LOG_FORMAT": "xml"},
 		"timeout":     {"DB_ACQUIRE_TIMEOUT": "5"},
 		"queue limit": {"USER_QUEUE_LIMIT": "-1"},
-		"auth":        {"LEDGER_API_TOKENS": "writer:00"},
-		"rate limit":  {"RATE_LIMIT_RPS": "10"},
+		"auth role":   {"LEDGER_API_TOKENS": "admin:" + strings.Repeat("0", 64)},
+		"auth hash":   {"LEDGER_API_TOKENS": "writer:00"},
+		"rate limit":  {"RATE_LIMIT_RPS": "-1"},
+		"retention":   {"IDEMPOTENCY_RETENTION": "1h"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -78,7 +84,7 @@ func TestServeLifecycle(t *testing.T) {
 	cfg := config{
 		DatabaseURL: dbtest.NewURL(t), HTTPAddr: "127.0.0.1:0", LogLevel: "info", LogFormat: "json",
 		DBMaxConns: 4, DBAcquireWait: 5 * time.Second, DBTxTimeout: 10 * time.Second,
-		ShutdownWait: 10 * time.Second, UserQueueLimit: 4096, MaxBatch: 512,
+		ShutdownWait: 10 * time.Second, UserQueueLimit: 4096, MaxBatch: 512, IdempotencyRetention: 24 * time.Hour,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -112,4 +118,61 @@ func TestServeLifecycle(t *testing.T) {
 	require.Contains(t, logs.String(), `"msg":"schema migrated"`)
 	require.Contains(t, logs.String(), `"route":"/api/users"`)
 	require.Contains(t, logs.String(), `"msg":"stopped"`)
+}
+
+// TestVerifyAndRebuildCommands: `ledgerd verify` passes on a sound ledger,
+// exits non-zero after an entry is tampered with, and `projection rebuild`
+// reports what it corrects.
+func TestVerifyAndRebuildCommands(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewURL(t)
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	l := ledger.New(pool, ledger.Options{})
+	for id := int64(1); id <= 3; id++ {
+		_, err := l.CreateUser(ctx, ledger.NewUser{ID: id, Balance: money.Cents(id * 100)})
+		require.NoError(t, err)
+		_, err = l.PostEntry(ctx, ledger.Change{UserID: id, Amount: -50})
+		require.NoError(t, err)
+	}
+	e := env(map[string]string{"DATABASE_URL": url})
+	var out bytes.Buffer
+	require.NoError(t, run(ctx, []string{"ledgerd", "verify"}, e, &out, io.Discard))
+	require.Contains(t, out.String(), "verify: OK: 3 users, 6 entries, 0 failed")
+
+	_, err = pool.Exec(ctx, `ALTER TABLE entries DISABLE TRIGGER entries_no_update_delete;
+UPDATE entries SET amount = -49 WHERE user_id = 2 AND seq = 2;
+ALTER TABLE entries ENABLE TRIGGER entries_no_update_delete;`)
+	require.NoError(t, err)
+	out.Reset()
+	err = run(ctx, []string{"ledgerd", "verify"}, e, &out, io.Discard)
+	require.ErrorIs(t, err, errVerifyFailed)
+	require.Equal(t, 1, exitCode(err))
+	require.Contains(t, out.String(), "user 2: FAILED")
+	require.Contains(t, out.String(), "firstBadSeq=2")
+	require.Contains(t, out.String(), "verify: FAILED: 3 users, 6 entries, 1 failed")
+
+	_, err = pool.Exec(ctx, `UPDATE users SET balance = 1 WHERE id = 3`)
+	require.NoError(t, err)
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"ledgerd", "projection", "rebuild"}, e, &out, io.Discard))
+	require.Contains(t, out.String(), "user 3: balance 0.01 -> 2.50, seq 2 -> 2")
+	require.Contains(t, out.String(), "1 users changed")
+}
+
+func TestTokenCommand(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"ledgerd", "token", "--role", "auditor"}, env(nil), &out, io.Discard))
+	lines := strings.Split(out.String(), "\n")
+	token := strings.TrimSpace(strings.TrimPrefix(lines[0], "token:"))
+	hash := strings.TrimSpace(strings.TrimPrefix(lines[1], "sha256:"))
+	require.Equal(t, api.HashToken(token), hash)
+	require.Contains(t, out.String(), "LEDGER_API_TOKENS=auditor:"+hash)
+	tokens, err := api.ParseTokens("auditor:" + hash)
+	require.NoError(t, err)
+	require.Len(t, tokens, 1)
+	require.ErrorIs(t, run(context.Background(), []string{"ledgerd", "token", "--role", "root"}, env(nil), &out, io.Discard), errUsage)
 }

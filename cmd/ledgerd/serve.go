@@ -29,14 +29,6 @@ func runServe(ctx context.Context, args []string, lookupEnv func(string) (string
 	if err := check(); err != nil {
 		return err
 	}
-	// Refuse settings this version cannot honour rather than ignore them:
-	// a client would believe the API is protected.
-	if v, _ := lookupEnv("LEDGER_API_TOKENS"); v != "" {
-		return fmt.Errorf("%w: LEDGER_API_TOKENS is set, but this version does not implement authentication yet", errUsage)
-	}
-	if v, _ := lookupEnv("RATE_LIMIT_RPS"); v != "" && v != "0" {
-		return fmt.Errorf("%w: RATE_LIMIT_RPS is set, but this version does not implement rate limiting yet", errUsage)
-	}
 	logger := newLogger(cfg, stderr)
 	slog.SetDefault(logger)
 	return serve(ctx, cfg, logger, nil)
@@ -69,7 +61,9 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 	}()
 
 	var relay *outbox.Relay
-	relayStatus := func(context.Context) any { return outbox.Status{Role: outbox.RoleStopped} }
+	relayStatus := func(context.Context) any {
+		return map[string]any{"enabled": false, "note": "RELAY_ENABLED=false: a relay elsewhere publishes; see ledgerd relay --status"}
+	}
 	if cfg.RelayEnabled {
 		relay = outbox.NewRelay(relayConfig(cfg, logger))
 		relayStatus = func(context.Context) any { return relay.Status() }
@@ -85,10 +79,18 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 		MaxBatch: cfg.MaxBatch, UserQueueLimit: cfg.UserQueueLimit,
 		OnCommit: notifier.Committed,
 	})
-	logger.Warn("authentication is off: LEDGER_API_TOKENS is not set, every client may use every route")
+	if len(cfg.Tokens) == 0 {
+		logger.Warn("authentication is off: LEDGER_API_TOKENS is not set, every client may use every route")
+	} else {
+		logger.Info("authentication is on", "tokens", len(cfg.Tokens))
+	}
+	background.Go(func() { purgeKeys(bgCtx, l, cfg.IdempotencyRetention, logger) })
 
 	srv := &http.Server{
-		Handler:           api.NewServer(api.Deps{Ledger: l, Logger: logger, RelayStatusFunc: relayStatus}),
+		Handler: api.NewServer(api.Deps{
+			Ledger: l, Logger: logger, RelayStatusFunc: relayStatus,
+			Tokens: cfg.Tokens, RateLimitRPS: cfg.RateLimitRPS,
+		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      cfg.DBAcquireWait + cfg.DBTxTimeout + 15*time.Second,
@@ -127,6 +129,33 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 	background.Wait()
 	logger.Info("stopped")
 	return nil
+}
+
+// purgeKeys deletes expired idempotency keys every few minutes until ctx
+// ends.
+func purgeKeys(ctx context.Context, l *ledger.Ledger, retention time.Duration, logger *slog.Logger) {
+	for {
+		for {
+			n, err := l.PurgeKeys(ctx, retention, 10_000)
+			if err != nil {
+				if ctx.Err() == nil {
+					logger.Warn("purge idempotency keys", "err", err)
+				}
+				break
+			}
+			if n > 0 {
+				logger.Info("purged expired idempotency keys", "keys", n)
+			}
+			if n < 10_000 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Minute):
+		}
+	}
 }
 
 func relayConfig(cfg config, logger *slog.Logger) outbox.RelayConfig {

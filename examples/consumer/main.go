@@ -1,14 +1,10 @@
 // Command consumer is a small, runnable consumer of ledgerd's events (see
-// docs/events.md). It declares its own durable queue bound to the ledger's
-// exchange, consumes with manual acks and a prefetch, reconnects with
-// backoff, and applies each user's entries once and in order by seq:
-// seq == last+1 is applied; seq <= last is a duplicate; seq > last+1 is a gap,
-// not applied (after a relay or broker failure the missing entries come
-// again, in order; a lasting gap means events were missed: catch up from
-// GET /api/users/{id}/transactions). Every message is acked once handled.
-// "Applied" here means logged; the last seq per user is kept in memory or in
-// the -state file, where a real service keeps it in its own database, updated
-// in the same transaction as the event's effect.
+// docs/events.md): its own durable queue bound to the ledger's exchange,
+// manual acks, reconnection with backoff, and per user the seq rule: seq ==
+// last+1 is applied, seq <= last is a duplicate, seq > last+1 a gap (not
+// applied); every message is acked once handled. "Applied" means logged here;
+// the last seq per user is kept in memory or in the -state file, where a real
+// service keeps it in its database, in the transaction of the event's effect.
 //
 //	go run ./examples/consumer -amqp-url amqp://guest:guest@localhost:5672/ -queue my-service.ledger
 package main
@@ -34,11 +30,9 @@ import (
 
 // event is the CloudEvents 1.0 envelope (structured mode) of one entry.
 type event struct {
-	ID      string `json:"id"`      // unique per event; also the AMQP message_id
-	Type    string `json:"type"`    // ledger.entry.<type>, also the routing key
-	Subject string `json:"subject"` // users/<id>
-	Time    string `json:"time"`    // the entry's createdAt
-	Data    entry  `json:"data"`
+	ID   string `json:"id"`   // unique per event; also the AMQP message_id
+	Type string `json:"type"` // ledger.entry.<type>, also the routing key
+	Data entry  `json:"data"` // also: specversion, source, subject, time, datacontenttype
 }
 
 // entry is the event's data: one ledger entry, exactly as the HTTP API shows it.
@@ -61,7 +55,6 @@ type entry struct {
 type consumer struct {
 	url, exchange, queue, statePath string
 	bindings                        []string
-	prefetch                        int
 	gaps                            bool            // whether seq > last+1 is a gap (every type is bound)
 	last                            map[int64]int64 // user id → last applied seq
 	log                             *slog.Logger
@@ -73,20 +66,10 @@ func main() {
 	flag.StringVar(&c.exchange, "exchange", cmp.Or(os.Getenv("AMQP_EXCHANGE"), "ledger.events"), "ledgerd's topic exchange (AMQP_EXCHANGE)")
 	flag.StringVar(&c.queue, "queue", cmp.Or(os.Getenv("CONSUMER_QUEUE"), "ledger-consumer.example"), "this consumer's own durable queue (CONSUMER_QUEUE)")
 	binding := flag.String("binding", cmp.Or(os.Getenv("CONSUMER_BINDING"), "ledger.entry.#"), "comma-separated binding keys, e.g. ledger.entry.withdrawal (CONSUMER_BINDING)")
-	flag.IntVar(&c.prefetch, "prefetch", 64, "most unacknowledged messages delivered at once")
 	flag.StringVar(&c.statePath, "state", "", "JSON file keeping the last applied seq per user (default: memory only)")
 	flag.Parse()
 	c.bindings = strings.Split(*binding, ",")
-	// Gaps can only be seen when every entry of a user arrives.
 	c.gaps = *binding == "ledger.entry.#" || *binding == "#"
-	b, err := os.ReadFile(c.statePath)
-	if err == nil {
-		err = json.Unmarshal(b, &c.last)
-	}
-	if err != nil && c.statePath != "" && !errors.Is(err, fs.ErrNotExist) {
-		c.log.Error("cannot read the state file", "err", err)
-		os.Exit(1)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	const minWait, maxWait = 500 * time.Millisecond, 30 * time.Second
@@ -120,8 +103,7 @@ func (c *consumer) run(ctx context.Context, connected func()) error {
 	if err := ch.ExchangeDeclare(c.exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
 		return err
 	}
-	// Single active consumer: replicas of this program may run, one consumes
-	// at a time, in order; another takes over when it goes away.
+	// Single active consumer: replicas may run; one at a time consumes, in order.
 	sac := amqp.Table{"x-single-active-consumer": true}
 	if _, err := ch.QueueDeclare(c.queue, true, false, false, false, sac); err != nil {
 		return err
@@ -131,7 +113,7 @@ func (c *consumer) run(ctx context.Context, connected func()) error {
 			return err
 		}
 	}
-	if err := ch.Qos(c.prefetch, 0, false); err != nil {
+	if err := ch.Qos(64, 0, false); err != nil { // prefetch: at most 64 unacked messages
 		return err
 	}
 	msgs, err := ch.Consume(c.queue, "", false, false, false, false, nil) // autoAck false: manual acks
@@ -140,6 +122,7 @@ func (c *consumer) run(ctx context.Context, connected func()) error {
 	}
 	connected()
 	c.log.Info("consuming", "exchange", c.exchange, "queue", c.queue, "bindings", c.bindings)
+	fresh := true
 	for {
 		select {
 		case <-ctx.Done():
@@ -147,6 +130,12 @@ func (c *consumer) run(ctx context.Context, connected func()) error {
 		case d, ok := <-msgs:
 			if !ok {
 				return errors.New("channel or connection closed")
+			}
+			if fresh { // a replica active before this one may have moved the state on
+				if err := c.load(); err != nil {
+					return fmt.Errorf("load state: %w", err) // d goes back to the queue
+				}
+				fresh = false
 			}
 			if err := c.process(d); err != nil {
 				return err
@@ -184,6 +173,16 @@ func (c *consumer) process(d amqp.Delivery) error {
 		}
 	}
 	return d.Ack(false)
+}
+
+// load reads the -state file, when there is one.
+func (c *consumer) load() error {
+	if b, err := os.ReadFile(c.statePath); err == nil {
+		return json.Unmarshal(b, &c.last)
+	} else if c.statePath != "" && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // save writes the last seqs to the -state file atomically (write, rename).
