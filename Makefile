@@ -34,7 +34,7 @@ run: build ## Serve on :3000 against the local PostgreSQL and RabbitMQ (creates 
 	$(BIN) serve
 
 .PHONY: test
-test: ## Run every test, with the race detector (needs PostgreSQL and RabbitMQ)
+test: tools ## Run every test, with the race detector (needs PostgreSQL and RabbitMQ)
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 .PHONY: test-unit
@@ -50,7 +50,7 @@ fuzz: ## Fuzz the money parser for a bounded time (FUZZTIME, default 30s)
 	$(GO) test ./money -run '^$$' -fuzz FuzzRoundTrip -fuzztime $${FUZZTIME:-30s}
 
 .PHONY: lint
-lint: $(GOLANGCI_LINT) ## gofmt, go vet, go mod tidy check and golangci-lint
+lint: tools $(GOLANGCI_LINT) ## gofmt, go vet, go mod tidy check, golangci-lint, promtool and Compose checks
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@tmp=$$(mktemp -d); cp go.mod go.sum "$$tmp"/; $(GO) mod tidy; \
@@ -58,6 +58,12 @@ lint: $(GOLANGCI_LINT) ## gofmt, go vet, go mod tidy check and golangci-lint
 	  echo "go mod tidy changes go.mod/go.sum: run it and commit the result"; diff -u "$$tmp"/go.mod go.mod; \
 	  cp "$$tmp"/go.mod "$$tmp"/go.sum .; rm -rf "$$tmp"; exit 1; fi; rm -rf "$$tmp"
 	$(GOLANGCI_LINT) run ./...
+	$(GO) test -count=1 -run 'TestExternalCheckers' ./deploy/
+
+.PHONY: tools
+tools: ## Install the external checkers that lint and the tests need (promtool, prometheus, docker-compose), with apt-get
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v docker-compose >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus docker-compose)
 
 $(GOLANGCI_LINT):
 	@echo "installing golangci-lint $(GOLANGCI_VERSION) (built from the Go module proxy; takes a few minutes once)"

@@ -79,9 +79,33 @@ func toError(err error) *Error {
 // writeError answers with the error envelope for err. Server-side failures
 // are logged in full with the request id; the client gets a generic message.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if st := stateFrom(r.Context()); st != nil {
+		st.err = err
+	}
 	resp := renderError(err)
 	if resp.Status >= 500 {
 		loggerFrom(r.Context()).ErrorContext(r.Context(), "request failed", "err", err, "status", resp.Status, "request_id", requestID(r.Context()))
 	}
 	writeResponse(w, resp)
+}
+
+// rejectionReason names why a balance change was refused, for metrics, or
+// "" when err is not such a refusal.
+func rejectionReason(err error) string {
+	switch {
+	case errors.Is(err, ledger.ErrInsufficientFunds):
+		return "insufficient_funds"
+	case errors.Is(err, ledger.ErrBalanceLimit):
+		return "balance_limit"
+	case errors.Is(err, ledger.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, ledger.ErrIdempotencyConflict):
+		return "idempotency_conflict"
+	case errors.Is(err, ledger.ErrBusy):
+		return "busy"
+	}
+	if e := toError(err); e.Type == typeValidation {
+		return "validation"
+	}
+	return ""
 }

@@ -19,7 +19,19 @@ type ctxKey int
 const (
 	requestIDKey ctxKey = iota
 	loggerKey
+	stateKey
 )
+
+// requestState is what a request's middleware learns from its handler:
+// the error it answered with, if any.
+type requestState struct {
+	err error
+}
+
+func stateFrom(ctx context.Context) *requestState {
+	st, _ := ctx.Value(stateKey).(*requestState)
+	return st
+}
 
 // loggerFrom returns the server's logger stored by withLogging.
 func loggerFrom(ctx context.Context) *slog.Logger {
@@ -93,12 +105,14 @@ func routePattern(r *http.Request) string {
 // withLogging writes one log line per request: method, route pattern,
 // status, duration, size and request id. It also turns a panic into a 500
 // in the envelope, logged with its stack.
-func withLogging(logger *slog.Logger) func(http.Handler) http.Handler {
+func withLogging(logger *slog.Logger, obs Observer) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w}
-			r = r.WithContext(context.WithValue(r.Context(), loggerKey, logger))
+			ctx := context.WithValue(r.Context(), loggerKey, logger)
+			r = r.WithContext(context.WithValue(ctx, stateKey, &requestState{}))
+			obs.InFlight(1)
 			defer func() { //nolint:contextcheck // uses the request's own context, through r
 				if p := recover(); p != nil {
 					if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) {
@@ -114,6 +128,8 @@ func withLogging(logger *slog.Logger) func(http.Handler) http.Handler {
 				if status == 0 {
 					status = http.StatusOK
 				}
+				obs.InFlight(-1)
+				obs.ObserveRequest(r.Method, routePattern(r), status, time.Since(start))
 				logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 					slog.String("method", r.Method),
 					slog.String("route", routePattern(r)),
@@ -129,3 +145,20 @@ func withLogging(logger *slog.Logger) func(http.Handler) http.Handler {
 }
 
 var errPanic = &Error{Status: http.StatusInternalServerError, Type: typeInternal, Message: "Internal server error"}
+
+// countRejections tells obs why a balance change or transfer was refused:
+// validation, insufficient_funds, balance_limit, not_found,
+// idempotency_conflict or busy. Auth, size and media-type refusals are
+// not balance-change rejections and are not counted here.
+func countRejections(obs Observer) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			if st := stateFrom(r.Context()); st != nil && st.err != nil {
+				if reason := rejectionReason(st.err); reason != "" {
+					obs.ChangeRejected(reason)
+				}
+			}
+		})
+	}
+}

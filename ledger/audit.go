@@ -134,7 +134,7 @@ FROM entries ORDER BY user_id, seq DESC`
 // right).
 func (l *Ledger) RebuildProjection(ctx context.Context) ([]ProjectionChange, error) {
 	var changes []ProjectionChange
-	err := l.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := l.withTx(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
 		if err := projection.LockForRebuildTx(ctx, tx); err != nil {
 			return err
 		}

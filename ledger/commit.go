@@ -111,16 +111,19 @@ func (l *Ledger) apply(userID int64, batch []*request) {
 	ctx := context.Background()
 	if len(batch) == 1 && batch[0].idem == nil {
 		var p Posted
-		err := l.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		err := l.withTx(ctx, 1, func(ctx context.Context, tx pgx.Tx) error {
 			var err error
 			p, err = appendTx(ctx, tx, userID, batch[0].draft)
 			return err
 		})
+		if err == nil {
+			l.opts.Observer.EntryPosted(string(p.Entry.Type))
+		}
 		batch[0].done <- result{posted: p, err: err}
 		return
 	}
 	var results []result
-	err := l.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := l.withTx(ctx, len(batch), func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		results, err = appendBatchTx(ctx, tx, userID, batch)
 		return err
@@ -138,6 +141,9 @@ func (l *Ledger) apply(userID int64, batch []*request) {
 			}
 			r.done <- result{err: kerr}
 		default:
+			if results[i].err == nil {
+				l.opts.Observer.EntryPosted(string(results[i].posted.Entry.Type))
+			}
 			r.done <- results[i]
 		}
 	}

@@ -149,7 +149,7 @@ func keyed[T any](ctx context.Context, l *Ledger, idem *Idempotency, fn func(ctx
 	var zero T
 	if idem == nil {
 		var res T
-		err := l.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		err := l.withTx(ctx, 1, func(ctx context.Context, tx pgx.Tx) error {
 			var err error
 			res, err = fn(ctx, tx)
 			return err
@@ -163,7 +163,7 @@ func keyed[T any](ctx context.Context, l *Ledger, idem *Idempotency, fn func(ctx
 		res      T
 		decision error
 	)
-	err := l.withTx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := l.withTx(ctx, 1, func(ctx context.Context, tx pgx.Tx) error {
 		claimed := map[keyRef]bool{}
 		b := &pgx.Batch{}
 		queueClaim(b, []*Idempotency{idem}, claimed)

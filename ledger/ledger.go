@@ -37,13 +37,31 @@ type Options struct {
 	// process while a transaction for that user is in flight; past it
 	// PostEntry fails at once with ErrBusy. Default 4096.
 	UserQueueLimit int
-	// OnTxRetry, when set, is called each time a transaction is retried
-	// after a serialization failure or deadlock.
-	OnTxRetry func()
+	// Observer, when set, is told of committed entries, write
+	// transactions and retries (the metrics).
+	Observer Observer
 	// OnCommit, when set, is called after each committed write (which has
 	// outbox rows): the relay is woken with it.
 	OnCommit func()
 }
+
+// Observer is told what the write path does, for metrics.
+type Observer interface {
+	// EntryPosted is called once per committed entry.
+	EntryPosted(typ string)
+	// WriteTx is called after each write transaction (committed or not)
+	// with its duration and the number of changes it carried.
+	WriteTx(d time.Duration, changes int)
+	// TxRetry is called when a transaction is retried after a
+	// serialization failure or a deadlock.
+	TxRetry()
+}
+
+type noObserver struct{}
+
+func (noObserver) EntryPosted(string)         {}
+func (noObserver) WriteTx(time.Duration, int) {}
+func (noObserver) TxRetry()                   {}
 
 // Ledger is the write path and the reads of the ledger.
 type Ledger struct {
@@ -65,6 +83,9 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 	}
 	if opts.UserQueueLimit <= 0 {
 		opts.UserQueueLimit = 4096
+	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
 	}
 	return &Ledger{pool: pool, opts: opts, q: queues{users: map[int64]*userQueue{}}}
 }
@@ -178,6 +199,9 @@ func (l *Ledger) CreateUser(ctx context.Context, n NewUser) (projection.User, er
 	})
 	if err != nil {
 		return projection.User{}, fmt.Errorf("create user: %w", err)
+	}
+	if n.Balance > 0 {
+		l.opts.Observer.EntryPosted(string(Opening))
 	}
 	return u, nil
 }

@@ -101,6 +101,8 @@ func (l *Ledger) PostTransfer(ctx context.Context, r TransferRequest) (Transfer,
 	if err != nil {
 		return Transfer{}, fmt.Errorf("post transfer: %w", err)
 	}
+	l.opts.Observer.EntryPosted(string(TransferOut))
+	l.opts.Observer.EntryPosted(string(TransferIn))
 	return t, nil
 }
 

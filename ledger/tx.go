@@ -22,23 +22,29 @@ const maxTxAttempts = 3
 // transaction at most TxTimeout. A transaction that fails with SQLSTATE
 // 40001 or 40P01 is retried, at most maxTxAttempts times in all. The commit
 // error is returned wrapped, so a failed commit never looks like success.
-func (l *Ledger) withTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+//
+// changes is the number of client changes the transaction carries, for the
+// metrics (the group-commit batch size); 0 marks a maintenance transaction
+// that the write-path metrics leave out.
+func (l *Ledger) withTx(ctx context.Context, changes int, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	for attempt := 1; ; attempt++ {
-		err := l.tryTx(ctx, fn)
+		err := l.tryTx(ctx, changes, fn)
 		if err == nil && l.opts.OnCommit != nil {
 			l.opts.OnCommit()
 		}
 		if err == nil || attempt >= maxTxAttempts || !retryable(err) {
 			return err
 		}
-		if l.opts.OnTxRetry != nil {
-			l.opts.OnTxRetry()
-		}
+		l.opts.Observer.TxRetry()
 	}
 }
 
-func (l *Ledger) tryTx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+func (l *Ledger) tryTx(ctx context.Context, changes int, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	return l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+		start := time.Now()
+		if changes > 0 {
+			defer func() { l.opts.Observer.WriteTx(time.Since(start), changes) }()
+		}
 		tx, err := conn.Begin(ctx)
 		if err != nil {
 			return fmt.Errorf("begin: %w", classify(ctx, err))

@@ -57,6 +57,9 @@ type RelayConfig struct {
 	// OnPublished, when set, is called with the commit-to-confirm lag of
 	// every confirmed event.
 	OnPublished func(lag time.Duration)
+	// OnPublishFailure, when set, is called with the kind of every publish
+	// failure: "nack", "return" (unroutable), "connection" or "timeout".
+	OnPublishFailure func(kind string)
 }
 
 func (c *RelayConfig) setDefaults() {
@@ -83,6 +86,9 @@ func (c *RelayConfig) setDefaults() {
 	}
 	if c.Name == "" {
 		c.Name = "ledgerd-relay"
+	}
+	if c.OnPublishFailure == nil {
+		c.OnPublishFailure = func(string) {}
 	}
 }
 
@@ -227,9 +233,10 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 		return fmt.Errorf("listen: %w", err)
 	}
 	var (
-		sess      *session
-		b         = backoff{max: r.cfg.MaxBackoff}
-		lastPurge time.Time
+		sess        *session
+		b           = backoff{max: r.cfg.MaxBackoff}
+		lastPurge   time.Time
+		lastBacklog time.Time
 	)
 	defer func() {
 		if sess != nil {
@@ -242,6 +249,7 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 			s, err := dialSession(dctx, r.cfg.AMQPURL, r.cfg.Name, r.cfg.Exchange, r.cfg.Queue, r.onReturn(log))
 			cancel()
 			if err != nil {
+				r.cfg.OnPublishFailure("connection")
 				wait := b.next()
 				log.Warn("relay cannot reach the broker; events wait in the outbox", "err", err, "retry_in", wait.String())
 				r.readBacklog(ctx, conn)
@@ -260,6 +268,11 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 		if err != nil {
 			return err
 		}
+		if len(rows) > 0 && time.Since(lastBacklog) > time.Second {
+			// Busy: keep the backlog in the status fresh all the same.
+			lastBacklog = time.Now()
+			r.readBacklog(ctx, conn)
+		}
 		// Purge on a timer, busy or idle, so a steady backlog cannot
 		// keep published rows forever.
 		if time.Since(lastPurge) > time.Minute {
@@ -276,6 +289,7 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 				return err
 			}
 			if sess.isClosed() {
+				r.cfg.OnPublishFailure("connection")
 				log.Warn("broker connection closed; reconnecting")
 				sess.close()
 				sess = nil
@@ -302,6 +316,7 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 		}
 		cancel()
 		if perr != nil {
+			r.cfg.OnPublishFailure(failureKind(perr))
 			wait := b.next()
 			log.Warn("relay publish failed; republishing from the first unconfirmed event", "err", perr, "confirmed", n, "window", len(rows), "retry_in", wait.String())
 			sess.close()
@@ -351,9 +366,21 @@ func (r *Relay) published(rows []pendingRow) {
 func (r *Relay) onReturn(log *slog.Logger) func(amqp.Return) {
 	return func(ret amqp.Return) {
 		r.update(func(s *Status) { s.Returned++ })
+		r.cfg.OnPublishFailure("return")
 		log.Warn("broker returned an unroutable event: no queue is bound for its routing key",
 			"routing_key", ret.RoutingKey, "message_id", ret.MessageId, "reply", ret.ReplyText)
 	}
+}
+
+// failureKind names a publish window's failure for metrics.
+func failureKind(err error) string {
+	switch {
+	case errors.Is(err, errNacked):
+		return "nack"
+	case errors.Is(err, errUnconfirmed):
+		return "timeout"
+	}
+	return "connection"
 }
 
 // readBacklog refreshes the backlog in the status; errors only leave it

@@ -32,6 +32,10 @@ type config struct {
 	RateLimitRPS         float64
 	IdempotencyRetention time.Duration
 
+	AuditEnabled  bool
+	AuditInterval time.Duration
+	DebugAddr     string
+
 	AMQPURL         string
 	RelayEnabled    bool
 	Exchange        string
@@ -118,6 +122,9 @@ func newFlagSet(name string, cfg *config, lookupEnv func(string) (string, bool),
 		errs = append(errs, err)
 	}
 	cfg.Tokens = tokens
+	fs.BoolVar(&cfg.AuditEnabled, "audit-enabled", envBool("AUDIT_ENABLED", true), "run the continuous auditor (AUDIT_ENABLED)")
+	fs.DurationVar(&cfg.AuditInterval, "audit-interval", envDur("AUDIT_INTERVAL", 30*time.Second), "pause between the auditor's passes (AUDIT_INTERVAL)")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", env("DEBUG_ADDR", ""), "address of the pprof debug listener, off when empty; keep it private, e.g. 127.0.0.1:6060 (DEBUG_ADDR)")
 	check := func() error {
 		if len(errs) > 0 {
 			return fmt.Errorf("%w: %w", errUsage, errs[0])

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ledgerd/ledgerd/api"
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/metrics"
 	"github.com/ledgerd/ledgerd/migrations"
 	"github.com/ledgerd/ledgerd/outbox"
 )
@@ -60,13 +62,19 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 		background.Wait()
 	}()
 
+	m := metrics.New()
+	m.RegisterPool(pool)
+
 	var relay *outbox.Relay
 	relayStatus := func(context.Context) any {
 		return map[string]any{"enabled": false, "note": "RELAY_ENABLED=false: a relay elsewhere publishes; see ledgerd relay --status"}
 	}
 	if cfg.RelayEnabled {
-		relay = outbox.NewRelay(relayConfig(cfg, logger))
+		rc := relayConfig(cfg, logger)
+		rc.OnPublished, rc.OnPublishFailure = m.EventPublished, m.PublishFailure
+		relay = outbox.NewRelay(rc)
 		relayStatus = func(context.Context) any { return relay.Status() }
+		m.RegisterRelay(relayMetrics(relay))
 		background.Go(func() { _ = relay.Run(bgCtx) })
 	} else {
 		logger.Info("relay disabled (RELAY_ENABLED=false): events wait in the outbox for a relay elsewhere")
@@ -77,8 +85,17 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 	l := ledger.New(pool, ledger.Options{
 		AcquireTimeout: cfg.DBAcquireWait, TxTimeout: cfg.DBTxTimeout,
 		MaxBatch: cfg.MaxBatch, UserQueueLimit: cfg.UserQueueLimit,
-		OnCommit: notifier.Committed,
+		OnCommit: notifier.Committed, Observer: m,
 	})
+	if cfg.AuditEnabled {
+		auditor := ledger.NewAuditor(l, ledger.AuditorConfig{Interval: cfg.AuditInterval, OnPass: m.AuditPass, Logger: logger})
+		background.Go(func() { auditor.Run(bgCtx) })
+	}
+	if cfg.DebugAddr != "" {
+		if err := serveDebug(bgCtx, cfg.DebugAddr, logger, &background); err != nil {
+			return err
+		}
+	}
 	if len(cfg.Tokens) == 0 {
 		logger.Warn("authentication is off: LEDGER_API_TOKENS is not set, every client may use every route")
 	} else {
@@ -90,6 +107,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 		Handler: api.NewServer(api.Deps{
 			Ledger: l, Logger: logger, RelayStatusFunc: relayStatus,
 			Tokens: cfg.Tokens, RateLimitRPS: cfg.RateLimitRPS,
+			Observer: m, MetricsHandler: m.Handler(),
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -156,6 +174,42 @@ func purgeKeys(ctx context.Context, l *ledger.Ledger, retention time.Duration, l
 		case <-time.After(5 * time.Minute):
 		}
 	}
+}
+
+// relayMetrics reads the relay's state for the gauges.
+func relayMetrics(r *outbox.Relay) func() metrics.RelayState {
+	return func() metrics.RelayState {
+		st := r.Status()
+		return metrics.RelayState{
+			Leader: st.Role == outbox.RoleLeader, BrokerConnected: st.BrokerConnected,
+			Pending: st.Pending, OldestPendingAge: st.OldestAgeSeconds,
+		}
+	}
+}
+
+// serveDebug serves net/http/pprof on addr until ctx ends. It is off by
+// default: profiles reveal internals and cost CPU, so keep addr private.
+func serveDebug(ctx context.Context, addr string, logger *slog.Logger, wg *sync.WaitGroup) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on DEBUG_ADDR %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	logger.Warn("pprof debug listener is on; keep it private", "addr", ln.Addr().String())
+	wg.Go(func() { _ = srv.Serve(ln) })
+	wg.Go(func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	})
+	return nil
 }
 
 func relayConfig(cfg config, logger *slog.Logger) outbox.RelayConfig {

@@ -1,0 +1,77 @@
+package ledger_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ledgerd/ledgerd/ledger"
+)
+
+// TestAuditor: a pass checks what changed at bounded cost and leaves a
+// checkpoint; a rewritten entry is found, whether its user changes again or
+// not (the sweep), and the violation stays counted until it is gone.
+func TestAuditor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, pool := newLedger(t)
+	for id := int64(1); id <= 3; id++ {
+		_, err := l.CreateUser(ctx, ledger.NewUser{ID: id, Balance: 1_000})
+		require.NoError(t, err)
+		for range 5 {
+			_, err := l.PostEntry(ctx, ledger.Change{UserID: id, Amount: -10})
+			require.NoError(t, err)
+		}
+	}
+	var passes []ledger.AuditPass
+	a := ledger.NewAuditor(l, ledger.AuditorConfig{MaxEntries: 1_000, Logger: slog.New(slog.DiscardHandler)})
+	pass := func() ledger.AuditPass {
+		p, err := a.Pass(ctx)
+		require.NoError(t, err)
+		passes = append(passes, p)
+		return p
+	}
+
+	p := pass()
+	require.Empty(t, p.Failing)
+	require.GreaterOrEqual(t, p.Users, int64(3))
+	require.Equal(t, int64(3), count(t, pool, `SELECT count(*) FROM audit_checkpoints WHERE seq = 6`))
+
+	// A new entry is checked from the checkpoint: only what changed.
+	_, err := l.PostEntry(ctx, ledger.Change{UserID: 2, Amount: 5})
+	require.NoError(t, err)
+	require.Empty(t, pass().Failing)
+	require.Equal(t, int64(7), count(t, pool, `SELECT seq FROM audit_checkpoints WHERE user_id = 2`))
+
+	// A rewritten new entry is found at once.
+	_, err = l.PostEntry(ctx, ledger.Change{UserID: 3, Amount: 5})
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `ALTER TABLE entries DISABLE TRIGGER entries_no_update_delete;
+UPDATE entries SET description = 'forged' WHERE user_id = 3 AND seq = 7;
+ALTER TABLE entries ENABLE TRIGGER entries_no_update_delete;`)
+	require.NoError(t, err)
+	p = pass()
+	require.Len(t, p.Failing, 1)
+	require.Equal(t, int64(3), p.Failing[0].UserID)
+	require.Equal(t, int64(7), p.Failing[0].FirstBadSeq)
+	require.Len(t, pass().Failing, 1, "stays failing")
+
+	// An old entry of a user who never changes again is found by the sweep.
+	_, err = pool.Exec(ctx, `ALTER TABLE entries DISABLE TRIGGER entries_no_update_delete;
+UPDATE entries SET amount = -11, balance_after = balance_after - 1 WHERE user_id = 1 AND seq = 2;
+ALTER TABLE entries ENABLE TRIGGER entries_no_update_delete;`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(pass().Failing) == 2 }, 10*time.Second, time.Millisecond)
+
+	// Metrics see every pass.
+	var seen []int
+	b := ledger.NewAuditor(l, ledger.AuditorConfig{Logger: slog.New(slog.DiscardHandler), OnPass: func(users, entries int64, violations int, at time.Time) {
+		seen = append(seen, violations)
+	}})
+	_, err = b.Pass(ctx)
+	require.NoError(t, err)
+	require.Len(t, seen, 1)
+}

@@ -1,0 +1,226 @@
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+const namespace = "ledger"
+
+// Metrics holds every ledgerd metric. Its methods are the hooks the other
+// packages call; all are safe for concurrent use.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+	httpInFlight prometheus.Gauge
+
+	entriesPosted *prometheus.CounterVec
+	rejected      *prometheus.CounterVec
+	writeTx       prometheus.Histogram
+	batchSize     prometheus.Histogram
+	txRetries     prometheus.Counter
+
+	published       prometheus.Counter
+	publishFailures *prometheus.CounterVec
+	publishLag      prometheus.Histogram
+
+	auditUsers      prometheus.Counter
+	auditEntries    prometheus.Counter
+	auditPasses     prometheus.Counter
+	auditViolations prometheus.Gauge
+	auditLastClean  prometheus.Gauge
+}
+
+// latencyBuckets suit an API whose answers take from a millisecond to a few
+// seconds.
+var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// New returns the metrics, registered with a new registry that also holds
+// the Go and process collectors.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	m := &Metrics{registry: reg}
+
+	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "http", Name: "requests_total",
+		Help: "HTTP requests answered, by method, chi route pattern and status."}, []string{"method", "route", "status"})
+	m.httpDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "http", Name: "request_duration_seconds",
+		Help: "Time to answer an HTTP request, by method and route pattern.", Buckets: latencyBuckets}, []string{"method", "route"})
+	m.httpInFlight = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "http", Name: "requests_in_flight",
+		Help: "HTTP requests being served."})
+
+	m.entriesPosted = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "entries_posted_total",
+		Help: "Ledger entries committed, by entry type."}, []string{"type"})
+	m.rejected = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "balance_changes_rejected_total",
+		Help: "Balance changes and transfers refused, by reason."}, []string{"reason"})
+	m.writeTx = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "write_transaction_duration_seconds",
+		Help: "Time inside one database write transaction, from begin to commit.", Buckets: latencyBuckets})
+	m.batchSize = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "write_batch_size",
+		Help: "Changes of one user applied in one transaction (group commit).", Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}})
+	m.txRetries = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "transaction_retries_total",
+		Help: "Write transactions retried after a serialization failure or a deadlock."})
+
+	m.published = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "outbox", Name: "events_published_total",
+		Help: "Events confirmed by the broker and marked published."})
+	m.publishFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Subsystem: "outbox", Name: "publish_failures_total",
+		Help: "Publish failures, by kind: nack, return (unroutable), connection, timeout."}, []string{"kind"})
+	m.publishLag = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Subsystem: "outbox", Name: "publish_lag_seconds",
+		Help: "Time from an entry's commit to the broker's confirm of its event.", Buckets: latencyBuckets})
+
+	m.auditUsers = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "audit", Name: "users_checked_total",
+		Help: "Users re-verified by the continuous auditor."})
+	m.auditEntries = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "audit", Name: "entries_checked_total",
+		Help: "Entries re-verified by the continuous auditor."})
+	m.auditPasses = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "audit", Name: "passes_total",
+		Help: "Passes of the continuous auditor."})
+	m.auditViolations = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "audit", Name: "violations",
+		Help: "Users whose ledger currently fails verification. Must stay 0."})
+	m.auditLastClean = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "audit", Name: "last_clean_pass_timestamp_seconds",
+		Help: "Unix time of the auditor's last pass that found no violation."})
+
+	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.httpInFlight, m.entriesPosted, m.rejected,
+		m.writeTx, m.batchSize, m.txRetries, m.published, m.publishFailures, m.publishLag,
+		m.auditUsers, m.auditEntries, m.auditPasses, m.auditViolations, m.auditLastClean} {
+		f(c)
+	}
+	for _, kind := range []string{"nack", "return", "connection", "timeout"} {
+		m.publishFailures.WithLabelValues(kind)
+	}
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// Registry returns the registry, for tests and for extra collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// ObserveRequest records one answered HTTP request.
+func (m *Metrics) ObserveRequest(method, route string, status int, d time.Duration) {
+	m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+	m.httpDuration.WithLabelValues(method, route).Observe(d.Seconds())
+}
+
+// InFlight adds delta to the requests being served.
+func (m *Metrics) InFlight(delta int) { m.httpInFlight.Add(float64(delta)) }
+
+// ChangeRejected records a refused balance change.
+func (m *Metrics) ChangeRejected(reason string) { m.rejected.WithLabelValues(reason).Inc() }
+
+// EntryPosted records a committed entry of the given type.
+func (m *Metrics) EntryPosted(typ string) { m.entriesPosted.WithLabelValues(typ).Inc() }
+
+// WriteTx records one write transaction of changes changes.
+func (m *Metrics) WriteTx(d time.Duration, changes int) {
+	m.writeTx.Observe(d.Seconds())
+	if changes > 0 {
+		m.batchSize.Observe(float64(changes))
+	}
+}
+
+// TxRetry records a retried transaction.
+func (m *Metrics) TxRetry() { m.txRetries.Inc() }
+
+// EventPublished records one confirmed event and its commit-to-confirm lag.
+func (m *Metrics) EventPublished(lag time.Duration) {
+	m.published.Inc()
+	m.publishLag.Observe(lag.Seconds())
+}
+
+// PublishFailure records a publish failure of the given kind.
+func (m *Metrics) PublishFailure(kind string) { m.publishFailures.WithLabelValues(kind).Inc() }
+
+// AuditPass records one pass of the continuous auditor.
+func (m *Metrics) AuditPass(users, entries int64, violations int, at time.Time) {
+	m.auditPasses.Inc()
+	m.auditUsers.Add(float64(users))
+	m.auditEntries.Add(float64(entries))
+	m.auditViolations.Set(float64(violations))
+	if violations == 0 {
+		m.auditLastClean.Set(float64(at.Unix()))
+	}
+}
+
+// RelayState is what the relay gauges read at scrape time.
+type RelayState struct {
+	Leader, BrokerConnected bool
+	Pending                 int64
+	OldestPendingAge        float64
+}
+
+// RegisterRelay adds the relay gauges, read from state at scrape time.
+func (m *Metrics) RegisterRelay(state func() RelayState) {
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "relay", Name: "leader",
+			Help: "1 when this process's relay publishes (holds the lock); the sum over processes should be 1."},
+			func() float64 { return b(state().Leader) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "relay", Name: "broker_connected",
+			Help: "1 when this process's relay is connected to the broker."},
+			func() float64 { return b(state().BrokerConnected) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "outbox", Name: "pending_events",
+			Help: "Events committed but not yet confirmed by the broker."},
+			func() float64 { return float64(state().Pending) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "outbox", Name: "oldest_pending_age_seconds",
+			Help: "Age of the oldest event not yet confirmed by the broker, 0 when none."},
+			func() float64 { return state().OldestPendingAge }),
+	)
+}
+
+// RegisterPool adds the database pool's statistics, read at scrape time.
+func (m *Metrics) RegisterPool(pool *pgxpool.Pool) {
+	m.registry.MustRegister(poolCollector{pool: pool})
+}
+
+type poolCollector struct{ pool *pgxpool.Pool }
+
+var poolDescs = map[string]*prometheus.Desc{
+	"acquired": prometheus.NewDesc("ledger_db_pool_acquired_connections", "Connections in use.", nil, nil),
+	"idle":     prometheus.NewDesc("ledger_db_pool_idle_connections", "Idle connections.", nil, nil),
+	"total":    prometheus.NewDesc("ledger_db_pool_total_connections", "Open connections.", nil, nil),
+	"max":      prometheus.NewDesc("ledger_db_pool_max_connections", "The pool's limit (DB_MAX_CONNS).", nil, nil),
+	"acquires": prometheus.NewDesc("ledger_db_pool_acquires_total", "Connections acquired from the pool.", nil, nil),
+	"wait":     prometheus.NewDesc("ledger_db_pool_acquire_wait_seconds_total", "Time spent acquiring connections.", nil, nil),
+	"empty":    prometheus.NewDesc("ledger_db_pool_empty_acquires_total", "Acquires that had to wait for a connection (pool exhausted).", nil, nil),
+	"canceled": prometheus.NewDesc("ledger_db_pool_canceled_acquires_total", "Acquires given up (deadline or cancel).", nil, nil),
+}
+
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range poolDescs {
+		ch <- d
+	}
+}
+
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.pool.Stat()
+	g := func(name string, v float64) {
+		ch <- prometheus.MustNewConstMetric(poolDescs[name], prometheus.GaugeValue, v)
+	}
+	n := func(name string, v float64) {
+		ch <- prometheus.MustNewConstMetric(poolDescs[name], prometheus.CounterValue, v)
+	}
+	g("acquired", float64(s.AcquiredConns()))
+	g("idle", float64(s.IdleConns()))
+	g("total", float64(s.TotalConns()))
+	g("max", float64(s.MaxConns()))
+	n("acquires", float64(s.AcquireCount()))
+	n("wait", s.AcquireDuration().Seconds())
+	n("empty", float64(s.EmptyAcquireCount()))
+	n("canceled", float64(s.CanceledAcquireCount()))
+}
