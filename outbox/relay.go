@@ -199,7 +199,11 @@ func (r *Relay) session(ctx context.Context, log *slog.Logger, b *backoff) error
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
 		defer cancel()
-		_ = conn.Close(cctx) // ends the session, and so releases the lock
+		// Release the lock at once, so a standby takes over without waiting
+		// for the server to notice the closed session; closing releases it
+		// anyway.
+		_, _ = conn.Exec(cctx, `SELECT pg_advisory_unlock_all()`)
+		_ = conn.Close(cctx)
 	}()
 	b.reset()
 

@@ -239,7 +239,8 @@ func TestRelayStatusWithoutBroker(t *testing.T) {
 	require.Equal(t, int64(2), st.Pending)
 	cancel()
 	require.NoError(t, <-done)
-	st, err = outbox.ReadClusterStatus(context.Background(), e.pool)
-	require.NoError(t, err)
-	require.False(t, st.LeaderPresent, "the lock goes with the relay's session")
+	require.Eventually(t, func() bool {
+		st, err := outbox.ReadClusterStatus(context.Background(), e.pool)
+		return err == nil && !st.LeaderPresent
+	}, 10*time.Second, 20*time.Millisecond, "the lock goes with the relay's session")
 }
