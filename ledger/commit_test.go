@@ -191,3 +191,66 @@ func TestUserQueueLimit(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, money.Cents(103), u.Balance)
 }
+
+// keyFor is an Idempotency for tests: the request hash stands for the
+// amount, and the stored answer names the outcome.
+func keyFor(key string, amount money.Cents) *ledger.Idempotency {
+	idem := &ledger.Idempotency{Key: key, Render: func(res any, err error) ledger.Response {
+		if err != nil {
+			return ledger.Response{Status: 400, Body: []byte(err.Error())}
+		}
+		p := res.(ledger.Posted)
+		return ledger.Response{Status: 200, Body: []byte(fmt.Sprintf("seq %d balance %s", p.Entry.Seq, p.Entry.BalanceAfter))}
+	}}
+	idem.RequestHash[0] = byte(amount)
+	idem.RequestHash[1] = byte(amount >> 8)
+	return idem
+}
+
+// TestBatchDuplicateKeys: within one batch, a repeated key with the same
+// request is answered from its first use (one entry), and with another
+// request is a conflict; a refusal is stored and replayed like a success.
+func TestBatchDuplicateKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t, 4)
+	l := ledger.New(pool, ledger.Options{})
+	_, err := l.CreateUser(ctx, ledger.NewUser{ID: 1, Balance: 100})
+	require.NoError(t, err)
+
+	changes := []ledger.Change{
+		{UserID: 1, Amount: 1}, // in flight alone
+		{UserID: 1, Amount: -30, Idempotency: keyFor("a", -30)},
+		{UserID: 1, Amount: -30, Idempotency: keyFor("a", -30)}, // same request: replay
+		{UserID: 1, Amount: -31, Idempotency: keyFor("a", -31)}, // same key, other request
+		{UserID: 1, Amount: -500, Idempotency: keyFor("b", -500)},
+		{UserID: 1, Amount: -500, Idempotency: keyFor("b", -500)}, // a refusal replays too
+		{UserID: 1, Amount: -30},
+	}
+	release := holdRowLock(t, pool, 1)
+	wait := postInOrder(t, l, pool, changes)
+	release()
+	got := wait()
+
+	require.NoError(t, got[0].err)
+	require.NoError(t, got[1].err)
+	require.Equal(t, money.Cents(71), got[1].p.Entry.BalanceAfter) // 100 + 1 - 30
+	var replay *ledger.ReplayError
+	require.ErrorAs(t, got[2].err, &replay)
+	require.Equal(t, 200, replay.Response.Status)
+	require.Equal(t, "seq 3 balance 0.71", string(replay.Response.Body))
+	require.ErrorIs(t, got[3].err, ledger.ErrIdempotencyConflict)
+	require.ErrorIs(t, got[4].err, ledger.ErrInsufficientFunds)
+	require.ErrorAs(t, got[5].err, &replay)
+	require.Equal(t, 400, replay.Response.Status)
+	require.NoError(t, got[6].err)
+	require.Equal(t, money.Cents(41), got[6].p.Entry.BalanceAfter, "one -30 for key a, one unkeyed")
+	require.Equal(t, int64(4), count(t, pool, `SELECT count(*) FROM entries`))
+	require.Equal(t, int64(2), count(t, pool, `SELECT count(*) FROM idempotency_keys WHERE status <> 0`))
+
+	// Later, outside any batch, the keys still answer the same way.
+	_, err = l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: -30, Idempotency: keyFor("a", -30)})
+	require.ErrorAs(t, err, &replay)
+	_, err = l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: -31, Idempotency: keyFor("a", -31)})
+	require.ErrorIs(t, err, ledger.ErrIdempotencyConflict)
+}

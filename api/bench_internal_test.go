@@ -1,0 +1,33 @@
+package api
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/projection"
+)
+
+// BenchmarkRenderBalanceUpdated is the envelope encoding of the hot
+// route's answer.
+func BenchmarkRenderBalanceUpdated(b *testing.B) {
+	p := ledger.Posted{
+		User:  projection.User{ID: 1, Balance: 1_010_050, Seq: 2, UpdatedAt: time.Now()},
+		Entry: ledger.Entry{Seq: 2},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := renderBalanceUpdated(p, nil); r.Status != http.StatusOK {
+			b.Fatal(r.Status)
+		}
+	}
+}
+
+// BenchmarkRenderError is the envelope encoding of a refusal.
+func BenchmarkRenderError(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		renderError(ledger.ErrInsufficientFunds)
+	}
+}
