@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -282,9 +283,12 @@ type composeFile struct {
 type composeService struct {
 	Image       string       `yaml:"image"`
 	Build       any          `yaml:"build"`
+	Command     yaml.Node    `yaml:"command"`
 	Environment yaml.Node    `yaml:"environment"`
 	DependsOn   yaml.Node    `yaml:"depends_on"`
 	Healthcheck *healthcheck `yaml:"healthcheck"`
+	Volumes     []string     `yaml:"volumes"` // short syntax only
+	Ports       []string     `yaml:"ports"`
 }
 
 type healthcheck struct {
@@ -385,6 +389,149 @@ func TestComposeLedgerdEnvironmentIsDocumented(t *testing.T) {
 	for _, k := range keys {
 		require.Contains(t, documented, k, "ledgerd's compose environment sets %s, which .env.example does not list", k)
 	}
+}
+
+// environment returns a service's environment as a map (values of the list
+// form without "=" are empty).
+func environment(t *testing.T, n yaml.Node) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	switch n.Kind {
+	case 0:
+	case yaml.MappingNode:
+		for i := 0; i < len(n.Content); i += 2 {
+			out[n.Content[i].Value] = n.Content[i+1].Value
+		}
+	case yaml.SequenceNode:
+		for _, item := range n.Content {
+			k, v, _ := strings.Cut(item.Value, "=")
+			out[k] = v
+		}
+	default:
+		require.FailNow(t, "environment must be a mapping or a list")
+	}
+	return out
+}
+
+// mount is the container side of a bind mount.
+type mount struct {
+	path     string
+	readOnly bool
+}
+
+// bindMounts maps the host paths of a service's bind mounts (those starting
+// with . or /) to their container side.
+func bindMounts(t *testing.T, svc composeService) map[string]mount {
+	t.Helper()
+	out := map[string]mount{}
+	for _, v := range svc.Volumes {
+		parts := strings.Split(v, ":")
+		if len(parts) < 2 || (!strings.HasPrefix(parts[0], ".") && !strings.HasPrefix(parts[0], "/")) {
+			continue // a named volume
+		}
+		m := mount{path: parts[1]}
+		if len(parts) > 2 {
+			m.readOnly = slices.Contains(strings.Split(parts[2], ","), "ro")
+		}
+		out[parts[0]] = m
+	}
+	return out
+}
+
+func TestComposeHasTheMonitoringStack(t *testing.T) {
+	t.Parallel()
+	cf := loadCompose(t)
+	for _, name := range []string{"postgres", "rabbitmq", "ledgerd", "prometheus", "grafana"} {
+		require.Contains(t, cf.Services, name, "docker-compose.yml must define service %q", name)
+	}
+	// Every bind-mounted file or folder exists (paths are relative to the
+	// repository root, where docker-compose.yml is).
+	for name, svc := range cf.Services {
+		for host := range bindMounts(t, svc) {
+			if strings.HasPrefix(host, ".") {
+				_, err := os.Stat(filepath.Join("..", host))
+				require.NoError(t, err, "service %s mounts %s, which does not exist", name, host)
+			}
+		}
+	}
+	require.Contains(t, cf.Services["rabbitmq"].Image, "management",
+		"rabbitmq must run a -management image (UI, and rabbitmq_prometheus on 15692, enabled in the official images)")
+	require.Equal(t, "true", environment(t, cf.Services["ledgerd"].Environment)["AUDIT_ENABLED"], "ledgerd in compose runs the continuous auditor")
+}
+
+// requirePinned fails on an image without a tag or with :latest.
+func requirePinned(t *testing.T, service, image string) {
+	t.Helper()
+	_, tag, ok := strings.Cut(image[strings.LastIndex(image, "/")+1:], ":")
+	require.True(t, ok && tag != "" && tag != "latest", "service %s: image %q must be pinned to a version tag", service, image)
+}
+
+// requireLocalPort fails unless the service publishes containerPort on
+// 127.0.0.1 with the default host port hostPort.
+func requireLocalPort(t *testing.T, service string, ports []string, hostPort, containerPort string) {
+	t.Helper()
+	for _, p := range ports {
+		if strings.HasPrefix(p, "127.0.0.1:") && strings.HasSuffix(p, ":"+containerPort) && strings.Contains(p, hostPort) {
+			return
+		}
+	}
+	require.Failf(t, "port not published", "service %s must publish %s on 127.0.0.1:%s (got %v)", service, containerPort, hostPort, ports)
+}
+
+func TestComposePrometheus(t *testing.T) {
+	t.Parallel()
+	cf := loadCompose(t)
+	svc, ok := cf.Services["prometheus"]
+	require.True(t, ok)
+	require.True(t, strings.HasPrefix(svc.Image, "prom/prometheus:"), "prometheus runs prom/prometheus, got %q", svc.Image)
+	requirePinned(t, "prometheus", svc.Image)
+	requireLocalPort(t, "prometheus", svc.Ports, "9090", "9090")
+
+	mounts := bindMounts(t, svc)
+	for host, target := range map[string]string{
+		"./deploy/prometheus.yml": "/etc/prometheus/prometheus.yml",
+		"./deploy/alerts.yml":     "/etc/prometheus/alerts.yml",
+	} {
+		m, ok := mounts[host]
+		require.True(t, ok, "prometheus must mount %s", host)
+		require.Equal(t, target, m.path, "prometheus must mount %s at %s (prometheus.yml names alerts.yml relative to itself)", host, target)
+		require.True(t, m.readOnly, "prometheus must mount %s read-only", host)
+	}
+	var command []string
+	if svc.Command.Kind != 0 {
+		require.NoError(t, svc.Command.Decode(&command), "prometheus command must be a list")
+	}
+	require.Contains(t, command, "--config.file=/etc/prometheus/prometheus.yml")
+	require.NotNil(t, svc.Healthcheck, "prometheus needs a healthcheck (grafana waits for it)")
+}
+
+func TestComposeGrafana(t *testing.T) {
+	t.Parallel()
+	cf := loadCompose(t)
+	svc, ok := cf.Services["grafana"]
+	require.True(t, ok)
+	require.True(t, strings.HasPrefix(svc.Image, "grafana/grafana:"), "grafana runs grafana/grafana, got %q", svc.Image)
+	requirePinned(t, "grafana", svc.Image)
+	requireLocalPort(t, "grafana", svc.Ports, "3001", "3000")
+
+	env := environment(t, svc.Environment)
+	require.Equal(t, "true", env["GF_AUTH_ANONYMOUS_ENABLED"], "grafana: anonymous access on")
+	require.Equal(t, "Viewer", env["GF_AUTH_ANONYMOUS_ORG_ROLE"], "grafana: anonymous users are viewers")
+
+	mounts := bindMounts(t, svc)
+	prov, ok := mounts["./deploy/grafana/provisioning"]
+	require.True(t, ok, "grafana must mount ./deploy/grafana/provisioning")
+	require.Equal(t, "/etc/grafana/provisioning", prov.path)
+	require.True(t, prov.readOnly, "grafana must mount the provisioning read-only")
+	dash, ok := mounts["./deploy/grafana/dashboards"]
+	require.True(t, ok, "grafana must mount ./deploy/grafana/dashboards")
+	require.True(t, dash.readOnly, "grafana must mount the dashboards read-only")
+
+	deps := dependsOnConditions(t, svc.DependsOn)
+	require.Contains(t, deps, "prometheus", "grafana must depend on prometheus")
+
+	pdeps := dependsOnConditions(t, cf.Services["prometheus"].DependsOn)
+	require.Contains(t, pdeps, "ledgerd", "prometheus must start after ledgerd")
 }
 
 // ---------------------------------------------------------------------------

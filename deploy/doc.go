@@ -1,6 +1,22 @@
 // Package deploy holds deployment files for ledgerd and the tests that check
 // them. The Dockerfile, .dockerignore, docker-compose.yml and .env.example
-// live at the repository root; deploy_test.go statically checks that they are
-// consistent with each other, with go.mod and with README.md, since no
-// container engine is needed to run it.
+// live at the repository root; this folder has the monitoring and
+// Kubernetes files:
+//
+//   - prometheus.yml: the Prometheus configuration of the Compose stack
+//     (scrapes ledgerd, RabbitMQ's rabbitmq_prometheus plugin and itself);
+//   - alerts.yml: the alerting rules, each with a runbook section in
+//     docs/operations.md, and alerts_test.yml, their promtool unit tests;
+//   - grafana/: the ledgerd dashboard and the provisioning of it and of the
+//     Prometheus datasource;
+//   - k8s/: Kubernetes manifests (ConfigMap, Secret placeholders,
+//     Deployment, Service, PodDisruptionBudget, migration Job) and their
+//     kustomization.
+//
+// The tests check the files statically, since no container engine or
+// cluster is needed to run them: consistency with each other, with go.mod,
+// cmd/ledgerd's settings, the metrics ledgerd exposes, README.md and
+// docs/operations.md. TestExternalCheckers also runs promtool (check
+// config, check rules, test rules, and the dashboard's queries) and
+// docker-compose config, and fails when those tools are not installed.
 package deploy
