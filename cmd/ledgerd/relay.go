@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"time"
 
+	"github.com/ledgerd/ledgerd/metrics"
 	"github.com/ledgerd/ledgerd/outbox"
 )
 
@@ -27,7 +31,36 @@ func runRelay(ctx context.Context, args []string, lookupEnv func(string) (string
 	logger := newLogger(cfg, stderr)
 	slog.SetDefault(logger)
 	logger.Info("relay starting", "database", redactURL(cfg.DatabaseURL), "exchange", cfg.Exchange, "queue", cfg.RelayQueue)
-	err := outbox.NewRelay(relayConfig(cfg, logger)).Run(ctx)
+	m := metrics.New()
+	rc := relayConfig(cfg, logger)
+	rc.OnPublished, rc.OnPublishFailure = m.EventPublished, m.PublishFailure
+	relay := outbox.NewRelay(rc)
+	m.RegisterRelay(relayMetrics(relay))
+
+	// The relay's own small HTTP server: /healthz, /readyz (its state) and
+	// /metrics, so that a standalone relay is watched like a replica.
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = io.WriteString(w, `{"success":true,"data":{"status":"ok"}}`+"\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_ = json.NewEncoder(w).Encode(map[string]any{"success": true, "data": map[string]any{"relay": relay.Status()}})
+	})
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (give the relay its own HTTP_ADDR): %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	logger.Info("relay serving /healthz, /readyz and /metrics", "addr", ln.Addr().String())
+
+	err = relay.Run(ctx)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
 	logger.Info("relay stopped")
 	return err
 }

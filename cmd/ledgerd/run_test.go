@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/migrations/dbtest"
 	"github.com/ledgerd/ledgerd/money"
+	"github.com/ledgerd/ledgerd/outbox/outboxtest"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -175,4 +177,38 @@ func TestTokenCommand(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, tokens, 1)
 	require.ErrorIs(t, run(context.Background(), []string{"ledgerd", "token", "--role", "root"}, env(nil), &out, io.Discard), errUsage)
+}
+
+// TestRelayCommand runs `ledgerd relay` alone: it leads, serves its state
+// and metrics on HTTP_ADDR, and stops on cancel.
+func TestRelayCommand(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	port := freePort(t)
+	exchange := outboxtest.UniqueName("test.relay-command")
+	outboxtest.NewConsumer(t, exchange) // deletes the exchange at the end
+	e := env(map[string]string{
+		"DATABASE_URL": url, "HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", port),
+		"AMQP_EXCHANGE": exchange, "RELAY_QUEUE": "", "LOG_LEVEL": "warn",
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"ledgerd", "relay"}, e, io.Discard, io.Discard) }()
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	require.Eventually(t, func() bool {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(b), "ledger_relay_leader 1")
+	}, 30*time.Second, 50*time.Millisecond, "the standalone relay leads and says so on /metrics")
+	cancel()
+	require.NoError(t, <-done)
+
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"ledgerd", "relay", "--status"}, env(map[string]string{"DATABASE_URL": url}), &out, io.Discard))
+	require.Contains(t, out.String(), `"leaderPresent": false`)
 }

@@ -207,6 +207,29 @@ func (c *Consumer) WaitDistinct(n int, timeout time.Duration) []Delivery {
 	}
 }
 
+// WaitDistinctOrTimeout waits until n distinct message ids have arrived or
+// timeout passes, and returns the deliveries either way; the caller judges.
+func (c *Consumer) WaitDistinctOrTimeout(n int, timeout time.Duration) []Delivery {
+	deadline := time.After(timeout)
+	for {
+		c.mu.Lock()
+		seen := map[string]bool{}
+		for _, d := range c.deliveries {
+			seen[d.MessageID] = true
+		}
+		got, cond := len(seen), c.cond
+		c.mu.Unlock()
+		if got >= n {
+			return c.Deliveries()
+		}
+		select {
+		case <-cond:
+		case <-deadline:
+			return c.Deliveries()
+		}
+	}
+}
+
 // Dedup keeps the first delivery of each message id, in arrival order, and
 // returns them with the number of duplicates dropped.
 func Dedup(ds []Delivery) ([]Delivery, int) {

@@ -1,0 +1,171 @@
+//go:build faults
+
+package faults
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/outbox/outboxtest"
+)
+
+// Report is what the checker found.
+type Report struct {
+	Ops, Definite, Indefinite, Attempts int
+	Entries                             int64
+	Events, Duplicates                  int
+	Anomalies                           []string
+}
+
+func (r *Report) anomaly(format string, args ...any) {
+	if len(r.Anomalies) < 50 {
+		r.Anomalies = append(r.Anomalies, fmt.Sprintf(format, args...))
+	}
+}
+
+// Check compares the history with the ledger:
+//   - every 200/201 answer has its entries (one, or two for a transfer), and
+//     a refusal has none;
+//   - an entry exists only for an operation that was answered 200/201, or
+//     that never got a definitive answer (it may have committed);
+//   - retries with the same key never made a second effect;
+//   - the sum of all balances is the opening sum plus the deposits minus
+//     the withdrawals that have entries (transfers conserve money);
+//   - no balance is below zero, and every user verifies;
+//   - every entry's event reached the consumer at least once, and per user
+//     the events arrive in seq order after de-duplication.
+func Check(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, ops []*Op, openingSum int64, consumer *outboxtest.Consumer) Report {
+	var r Report
+	r.Ops = len(ops)
+	type keyed struct {
+		n        int
+		types    map[string]int
+		sumCents int64
+	}
+	byKey := map[string]*keyed{}
+	rows, err := pool.Query(ctx, `SELECT idempotency_key, type, amount FROM entries WHERE idempotency_key IS NOT NULL`)
+	if err != nil {
+		r.anomaly("read entries: %v", err)
+		return r
+	}
+	for rows.Next() {
+		var key, typ string
+		var amount int64
+		if err := rows.Scan(&key, &typ, &amount); err != nil {
+			r.anomaly("scan entry: %v", err)
+			return r
+		}
+		k := byKey[key]
+		if k == nil {
+			k = &keyed{types: map[string]int{}}
+			byKey[key] = k
+		}
+		k.n++
+		k.types[typ]++
+		k.sumCents += amount
+	}
+	rows.Close()
+
+	expectedSum := openingSum
+	known := map[string]bool{}
+	for _, op := range ops {
+		r.Attempts += op.Attempts
+		if op.Kind == OpRead {
+			continue
+		}
+		known[op.Key] = true
+		if op.Definite() {
+			r.Definite++
+		} else {
+			r.Indefinite++
+		}
+		want := 1
+		if op.Kind == OpTransfer {
+			want = 2
+		}
+		got := byKey[op.Key]
+		n := 0
+		if got != nil {
+			n = got.n
+		}
+		switch {
+		case n != 0 && n != want:
+			r.anomaly("op %s (%s): %d entries, want %d: a retry made a second effect", op.Key, op.Kind, n, want)
+		case op.Status == http.StatusOK || op.Status == http.StatusCreated:
+			if n != want {
+				r.anomaly("op %s (%s) answered %d but has %d entries", op.Key, op.Kind, op.Status, n)
+			}
+		case op.Definite() && n != 0:
+			r.anomaly("op %s (%s) answered %d %s but has %d entries", op.Key, op.Kind, op.Status, op.ErrType, n)
+		case op.Definite() && op.ErrType != "insufficient_funds":
+			r.anomaly("op %s (%s) answered %d %s: not a refusal the workload can cause", op.Key, op.Kind, op.Status, op.ErrType)
+		}
+		if got != nil && op.Kind != OpTransfer {
+			expectedSum += got.sumCents
+		}
+		if got != nil && op.Kind == OpTransfer && got.sumCents != 0 {
+			r.anomaly("transfer %s does not conserve money: %d", op.Key, got.sumCents)
+		}
+	}
+	for key := range byKey {
+		if !known[key] {
+			r.anomaly("entries with key %s that no request sent", key)
+		}
+	}
+
+	var sum, negative int64
+	if err := pool.QueryRow(ctx, `SELECT coalesce(sum(balance), 0), count(*) FILTER (WHERE balance < 0) FROM users`).Scan(&sum, &negative); err != nil {
+		r.anomaly("read balances: %v", err)
+	}
+	if sum != expectedSum {
+		r.anomaly("sum of balances %d, want %d (opening %d plus accepted deposits and withdrawals)", sum, expectedSum, openingSum)
+	}
+	if negative != 0 {
+		r.anomaly("%d balances below zero", negative)
+	}
+	v, err := l.VerifyAll(ctx, nil)
+	if err != nil {
+		r.anomaly("verify: %v", err)
+	} else if v.FailedCount > 0 {
+		r.anomaly("verify: %d users fail: %+v", v.FailedCount, v.Failed)
+	}
+	r.Entries = v.Entries
+
+	// Events: wait for the relay to drain, then compare.
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var pending int64
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&pending)
+		if pending == 0 || time.Now().After(deadline) {
+			if pending != 0 {
+				r.anomaly("%d events still pending after 3 minutes", pending)
+			}
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var total int64
+	_ = pool.QueryRow(ctx, `SELECT count(*) FROM entries`).Scan(&total)
+	ds := consumer.WaitDistinctOrTimeout(int(total), 2*time.Minute)
+	unique, dups := outboxtest.Dedup(ds)
+	r.Events, r.Duplicates = len(unique), dups
+	if int64(len(unique)) != total {
+		r.anomaly("%d distinct events delivered for %d entries", len(unique), total)
+	}
+	last := map[int64]int64{}
+	for _, d := range unique {
+		u, _ := d.Headers["ledger-user-id"].(int64)
+		s, _ := d.Headers["ledger-seq"].(int64)
+		if s != last[u]+1 {
+			r.anomaly("user %d: event seq %d after %d", u, s, last[u])
+		}
+		last[u] = s
+	}
+	return r
+}
+

@@ -1,0 +1,206 @@
+//go:build faults
+
+package faults
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// OpKind is what a workload operation does.
+type OpKind string
+
+// The operations of the workload.
+const (
+	OpDeposit    OpKind = "deposit"
+	OpWithdrawal OpKind = "withdrawal"
+	OpTransfer   OpKind = "transfer"
+	OpRead       OpKind = "read"
+)
+
+// Op is one logical operation and everything that happened to it: every
+// attempt was the same request with the same Idempotency-Key.
+type Op struct {
+	Key      string
+	Kind     OpKind
+	From, To int64 // From is the user of a deposit or withdrawal
+	Cents    int64 // > 0; a withdrawal or transfer takes it from From
+	Attempts int
+	// Status is the last definitive answer (an HTTP status below 500 other
+	// than 429), 0 when the operation never got one.
+	Status int
+	// ErrType is the error envelope's type of a refused operation.
+	ErrType string
+	// Replayed reports that the definitive answer was a replay.
+	Replayed bool
+	// Abandoned reports that the client gave up on an attempt (a
+	// cancelled context) before the answer.
+	Abandoned bool
+}
+
+// Definite reports whether the operation got an answer that decides it.
+func (o *Op) Definite() bool { return o.Status != 0 }
+
+// Workload drives ledgerd processes with a mixed load of deposits,
+// withdrawals, transfers and reads over Users users, retrying each write
+// with its idempotency key until it gets a definitive answer (or MaxAttempts
+// run out), spreading attempts over the targets that answer.
+type Workload struct {
+	Targets     func() []string // base URLs of the live processes
+	Users       int64
+	Clients     int
+	MaxAttempts int
+	// CancelRate is the chance that an attempt is abandoned at a random
+	// point (the client's context is cancelled).
+	CancelRate float64
+
+	client  *http.Client
+	mu      sync.Mutex
+	ops     []*Op
+	sent    atomic.Int64
+	stopped atomic.Bool
+}
+
+func (w *Workload) init() {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = w.Clients * 2
+	w.client = &http.Client{Transport: tr, Timeout: 15 * time.Second}
+	if w.MaxAttempts == 0 {
+		w.MaxAttempts = 40
+	}
+}
+
+// Run drives the load until ctx ends or n operations are done; it returns
+// the history.
+func (w *Workload) Run(ctx context.Context, n int) []*Op {
+	w.init()
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for c := range w.Clients {
+		wg.Go(func() {
+			rng := mrand.New(mrand.NewPCG(uint64(c), uint64(time.Now().UnixNano())))
+			for ctx.Err() == nil && next.Add(1) <= int64(n) {
+				op := w.newOp(rng)
+				w.mu.Lock()
+				w.ops = append(w.ops, op)
+				w.mu.Unlock()
+				w.execute(ctx, rng, op)
+			}
+		})
+	}
+	wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]*Op(nil), w.ops...)
+}
+
+// Sent is the number of attempts made so far.
+func (w *Workload) Sent() int64 { return w.sent.Load() }
+
+func (w *Workload) newOp(rng *mrand.Rand) *Op {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	op := &Op{Key: "fault-" + hex.EncodeToString(b[:]), From: 1 + rng.Int64N(w.Users)}
+	switch p := rng.IntN(100); {
+	case p < 30:
+		op.Kind, op.Cents = OpDeposit, 1+rng.Int64N(5_000)
+	case p < 65:
+		op.Kind, op.Cents = OpWithdrawal, 1+rng.Int64N(5_000)
+	case p < 90:
+		op.Kind, op.Cents = OpTransfer, 1+rng.Int64N(5_000)
+		op.To = 1 + rng.Int64N(w.Users-1)
+		if op.To >= op.From {
+			op.To++
+		}
+	default:
+		op.Kind = OpRead
+	}
+	return op
+}
+
+func (w *Workload) request(op *Op) (method, path, body string) {
+	switch op.Kind {
+	case OpDeposit:
+		return http.MethodPut, fmt.Sprintf("/api/users/%d/balance", op.From), fmt.Sprintf(`{"amount": "%d.%02d"}`, op.Cents/100, op.Cents%100)
+	case OpWithdrawal:
+		return http.MethodPut, fmt.Sprintf("/api/users/%d/balance", op.From), fmt.Sprintf(`{"amount": "-%d.%02d"}`, op.Cents/100, op.Cents%100)
+	case OpTransfer:
+		return http.MethodPost, "/api/transfers", fmt.Sprintf(`{"fromUserId": %d, "toUserId": %d, "amount": "%d.%02d"}`, op.From, op.To, op.Cents/100, op.Cents%100)
+	}
+	return http.MethodGet, fmt.Sprintf("/api/users/%d", op.From), ""
+}
+
+// execute sends op until it gets a definitive answer. 5xx, 429, transport
+// errors and abandoned attempts are retried with the same key, after a
+// short backoff, on any live target.
+func (w *Workload) execute(ctx context.Context, rng *mrand.Rand, op *Op) {
+	method, path, body := w.request(op)
+	for op.Attempts < w.MaxAttempts && ctx.Err() == nil {
+		op.Attempts++
+		targets := w.Targets()
+		if len(targets) == 0 {
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		target := targets[rng.IntN(len(targets))]
+		actx, cancel := context.WithCancel(ctx)
+		if w.CancelRate > 0 && rng.Float64() < w.CancelRate {
+			d := time.Duration(rng.Int64N(int64(20 * time.Millisecond)))
+			time.AfterFunc(d, cancel)
+		}
+		status, errType, replayed, err := w.send(actx, method, target+path, body, op.Key)
+		abandoned := actx.Err() != nil && ctx.Err() == nil
+		cancel()
+		w.sent.Add(1)
+		switch {
+		case abandoned:
+			op.Abandoned = true
+		case err != nil, status >= 500, status == http.StatusTooManyRequests:
+		default:
+			op.Status, op.ErrType, op.Replayed = status, errType, replayed
+			return
+		}
+		time.Sleep(time.Duration(20+rng.IntN(80)) * time.Millisecond)
+	}
+}
+
+func (w *Workload) send(ctx context.Context, method, url, body, key string) (int, string, bool, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = bytes.NewReader([]byte(body))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return 0, "", false, err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return 0, "", false, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, "", false, err
+	}
+	var env struct {
+		Error struct {
+			Type string `json:"type"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(b, &env)
+	return resp.StatusCode, env.Error.Type, resp.Header.Get("Idempotent-Replayed") == "true", nil
+}
