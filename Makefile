@@ -45,9 +45,15 @@ test-unit: ## Run the tests that need no database
 test-integration: ## Run the tests against the real PostgreSQL and RabbitMQ
 	$(GO) test -race -count=1 -timeout 20m ./migrations/... ./ledger/... ./projection/... ./outbox/... ./api/... ./cmd/... ./deploy/...
 
+.PHONY: test-faults
+test-faults: tools ## Run the fault-injection suite alone: it restarts the local PostgreSQL and RabbitMQ (see docs/reliability.md)
+	$(GO) test -race -tags faults -count=1 -p 1 -timeout 30m -v ./faults/ 2>&1 | grep -v '^{' | tee faults/testdata/last-run.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|anomalies|terminated|killing'; exit $${PIPESTATUS[0]}
+
 .PHONY: fuzz
-fuzz: ## Fuzz the money parser for a bounded time (FUZZTIME, default 30s)
-	$(GO) test ./money -run '^$$' -fuzz FuzzRoundTrip -fuzztime $${FUZZTIME:-30s}
+fuzz: ## Fuzz the money parser and the request decoders, each for a bounded time (FUZZTIME, default 30s); seeds in */testdata/fuzz
+	$(GO) test ./money -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $${FUZZTIME:-30s}
+	$(GO) test ./api -run '^$$' -fuzz '^FuzzBalanceRequest$$' -fuzztime $${FUZZTIME:-30s}
+	$(GO) test ./api -run '^$$' -fuzz '^FuzzParseID$$' -fuzztime $${FUZZTIME:-30s}
 
 .PHONY: lint
 lint: tools $(GOLANGCI_LINT) ## gofmt, go vet, go mod tidy check, golangci-lint, promtool and Compose checks

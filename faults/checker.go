@@ -168,4 +168,3 @@ func Check(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, ops []*Op,
 	}
 	return r
 }
-

@@ -209,4 +209,3 @@ func TestKillProcesses(t *testing.T) {
 func TestClientsAbandon(t *testing.T) {
 	scenario(t, "clients_abandon", 0.2, func(e *env) {})
 }
-

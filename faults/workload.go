@@ -76,7 +76,7 @@ func (w *Workload) init() {
 	tr.MaxIdleConnsPerHost = w.Clients * 2
 	w.client = &http.Client{Transport: tr, Timeout: 15 * time.Second}
 	if w.MaxAttempts == 0 {
-		w.MaxAttempts = 40
+		w.MaxAttempts = 200
 	}
 }
 

@@ -73,7 +73,7 @@ func NewAuditor(l *Ledger, cfg AuditorConfig) *Auditor {
 // Run audits until ctx ends.
 func (a *Auditor) Run(ctx context.Context) {
 	for {
-		if _, err := a.Pass(ctx); err != nil && ctx.Err() == nil {
+		if _, err := a.Pass(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, ErrAuditBusy) {
 			a.cfg.Logger.Warn("audit pass failed", "err", err)
 		}
 		select {
@@ -91,8 +91,37 @@ type AuditPass struct {
 	Failing []Verification
 }
 
-// Pass runs one audit pass now.
+// auditLockKey makes one auditor at a time pass over a database: every
+// replica runs one, and they take turns instead of repeating the work.
+const auditLockKey int64 = 0x6c65646765724175 // "ledgerAu"
+
+// Pass runs one audit pass now, unless another process's auditor is in the
+// middle of one (then it returns ErrAuditBusy and does nothing).
 func (a *Auditor) Pass(ctx context.Context) (AuditPass, error) {
+	conn, err := a.l.pool.Acquire(ctx)
+	if err != nil {
+		return AuditPass{}, fmt.Errorf("audit: %w", classify(ctx, err))
+	}
+	defer conn.Release()
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, auditLockKey).Scan(&locked); err != nil {
+		return AuditPass{}, fmt.Errorf("audit lock: %w", err)
+	}
+	if !locked {
+		return AuditPass{}, ErrAuditBusy
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, _ = conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, auditLockKey)
+	}()
+	return a.pass(ctx)
+}
+
+// ErrAuditBusy means another auditor was passing over the database.
+var ErrAuditBusy = errors.New("another auditor is passing")
+
+func (a *Auditor) pass(ctx context.Context) (AuditPass, error) {
 	start := time.Now()
 	candidates, err := a.candidates(ctx)
 	if err != nil {

@@ -367,12 +367,27 @@ func (r *Relay) published(rows []pendingRow) {
 	}
 }
 
+// onReturn counts every returned (unroutable) event and logs them, the
+// first at once and then at most one line per 10 seconds with the count
+// since the last line: with no queue bound, every event is returned.
 func (r *Relay) onReturn(log *slog.Logger) func(amqp.Return) {
+	var (
+		mu       sync.Mutex
+		last     time.Time
+		unlogged int
+	)
 	return func(ret amqp.Return) {
 		r.update(func(s *Status) { s.Returned++ })
 		r.cfg.OnPublishFailure("return")
-		log.Warn("broker returned an unroutable event: no queue is bound for its routing key",
-			"routing_key", ret.RoutingKey, "message_id", ret.MessageId, "reply", ret.ReplyText)
+		mu.Lock()
+		defer mu.Unlock()
+		unlogged++
+		if time.Since(last) < 10*time.Second {
+			return
+		}
+		log.Warn("broker returned unroutable events: no queue is bound for their routing keys",
+			"returned", unlogged, "routing_key", ret.RoutingKey, "message_id", ret.MessageId, "reply", ret.ReplyText)
+		last, unlogged = time.Now(), 0
 	}
 }
 

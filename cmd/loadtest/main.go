@@ -1,0 +1,84 @@
+// Command loadtest drives a running ledgerd over HTTP and checks that the
+// ledger's answers add up.
+//
+// It runs one scenario (-scenario hot, hot-sustained, spread, mixed or
+// relay) against -url with -c requests in flight, prints a report of the
+// outcomes, the latency quantiles and the invariants it checked, and exits
+// 0 only when every invariant holds and no request got a 5xx or a transport
+// error. With -serve-trivial it is instead a trivial HTTP server that
+// answers the same routes instantly, to measure the HTTP ceiling of the
+// machine. Every loop is bounded by a request count or a duration, and no
+// request goes anywhere but -url.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+// errUsage marks a command line that cannot run; main exits 2 on it.
+var errUsage = errors.New("usage")
+
+// errFailed is returned after a report whose checks did not all pass.
+var errFailed = errors.New("checks failed")
+
+// run is the whole program: it parses args (args[0] is the program name),
+// then serves the trivial server or runs a scenario and writes its report
+// to stdout. Progress goes to stderr when stderr is a terminal. It returns
+// an error wrapping errUsage for a bad command line and errFailed when the
+// report says a check failed.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	opts, err := parseOptions(args, stderr)
+	if err != nil {
+		return err
+	}
+	if opts.ServeTrivial {
+		return serveTrivial(ctx, opts.Listen, stderr)
+	}
+	sc, ok := scenarios[opts.Scenario]
+	if !ok {
+		return fmt.Errorf("%w: unknown -scenario %q (one of %s)", errUsage, opts.Scenario, scenarioNames())
+	}
+	e := newEnv(opts, stderr)
+	defer e.close()
+	res, err := sc.run(ctx, e)
+	if err != nil {
+		return fmt.Errorf("%s: %w", opts.Scenario, err)
+	}
+	rep := newReport(opts, res)
+	if opts.JSON {
+		err = writeJSONReport(stdout, rep)
+	} else {
+		err = writeTextReport(stdout, rep)
+	}
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %w", context.Cause(ctx))
+	}
+	if !rep.OK {
+		return errFailed
+	}
+	return nil
+}
