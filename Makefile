@@ -39,7 +39,7 @@ test: tools ## Run every test, with the race detector (needs PostgreSQL and Rabb
 
 .PHONY: test-unit
 test-unit: ## Run the tests that need no database
-	$(GO) test -race -count=1 ./money/...
+	$(GO) test -race -count=1 ./money/... ./cmd/loadtest/...
 
 .PHONY: test-integration
 test-integration: ## Run the tests against the real PostgreSQL and RabbitMQ
@@ -48,6 +48,17 @@ test-integration: ## Run the tests against the real PostgreSQL and RabbitMQ
 .PHONY: test-faults
 test-faults: tools ## Run the fault-injection suite alone: it restarts the local PostgreSQL and RabbitMQ (see docs/reliability.md)
 	$(GO) test -race -tags faults -count=1 -p 1 -timeout 30m -v ./faults/ 2>&1 | grep -v '^{' | tee faults/testdata/last-run.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok)|anomalies|terminated|killing'; exit $${PIPESTATUS[0]}
+
+LOADTEST_URL ?= http://localhost:3000
+
+.PHONY: loadtest
+loadtest: ## Build bin/loadtest and run the original requirement against a running ledgerd at LOADTEST_URL; ARGS adds flags (-scenario spread, -json…)
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/loadtest ./cmd/loadtest
+	bin/loadtest -url $(LOADTEST_URL) -scenario hot $(ARGS)
+
+.PHONY: bench
+bench: ## Measure pgbench and HTTP ceilings, ledgerd with group commit off and on; rewrite docs/performance.md (about 3 minutes)
+	scripts/bench.sh
 
 .PHONY: fuzz
 fuzz: ## Fuzz the money parser and the request decoders, each for a bounded time (FUZZTIME, default 30s); seeds in */testdata/fuzz

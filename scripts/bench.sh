@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# make bench: measures, in one go on this machine,
+#   (a) the PostgreSQL ceiling with pgbench for ledgerd's own statements (one
+#       change per transaction: guarded UPDATE, entry INSERT, outbox INSERT),
+#       on one hot row and spread over 100 users;
+#   (b) the HTTP ceiling: the load tool against its trivial handler;
+#   (c) ledgerd with group commit off (MAX_BATCH=1);
+#   (d) ledgerd with group commit on (the default);
+# for the hot (sustained) and spread scenarios, plus the original burst and
+# the relay's drain, and writes docs/performance.md.
+# Bounded: every run has a fixed duration or count; everything goes to
+# 127.0.0.1. Needs PostgreSQL and RabbitMQ on localhost.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DUR=${BENCH_DURATION:-10s}
+SECS=${DUR%s}
+CLIENTS=${BENCH_PG_CLIENTS:-16}
+RELAY_N=${BENCH_RELAY_N:-20000}
+DB=ledger_bench
+DBURL="postgres://postgres@localhost:5432/$DB?sslmode=disable"
+EXCHANGE=bench.ledger.events
+OUT=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$OUT"
+}
+trap cleanup EXIT
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+PGBENCH=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | sort -V | tail -n 1)
+[ -x "$PGBENCH" ] || { echo "pgbench not found (Debian package postgresql-contrib or the server's bin directory)"; exit 1; }
+PSQL="psql -h 127.0.0.1 -U postgres -X -q -v ON_ERROR_STOP=1"
+
+log "building"
+mkdir -p bin
+CGO_ENABLED=0 go build -trimpath -o bin/ledgerd ./cmd/ledgerd
+CGO_ENABLED=0 go build -trimpath -o bin/loadtest ./cmd/loadtest
+
+fresh_db() {
+  $PSQL -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB" >/dev/null
+  DATABASE_URL=$DBURL bin/ledgerd migrate up >/dev/null
+}
+
+{ echo "cores=$(nproc)"; echo "memory=$(free -g | awk '/Mem:/ {print $2}') GiB"
+  echo "cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"; echo "go=$(go env GOVERSION)"; } > "$OUT/machine.txt"
+$PSQL -d postgres -At -c "SELECT name || '=' || current_setting(name) FROM pg_settings
+  WHERE name IN ('server_version', 'shared_buffers', 'synchronous_commit', 'fsync', 'wal_sync_method',
+                 'max_connections', 'commit_delay', 'wal_buffers', 'checkpoint_timeout') ORDER BY name" > "$OUT/pgsettings.txt"
+
+# (a) pgbench ceilings ---------------------------------------------------
+cat > "$OUT/change.sql" <<'SQL'
+\set amount random(1, 100)
+BEGIN;
+UPDATE users SET balance = balance + :amount, seq = seq + 1, updated_at = greatest(now(), updated_at)
+  WHERE id = :uid AND balance + :amount BETWEEN 0 AND 9000000000000000 RETURNING seq AS s, balance AS b \gset
+INSERT INTO entries (id, user_id, seq, type, amount, balance_after, created_at, prev_hash, hash)
+  SELECT gen_random_uuid(), :uid, :s, 'deposit', :amount, :b, now(), p.h, sha256(p.h || int8send(:s))
+  FROM (SELECT coalesce((SELECT hash FROM entries WHERE user_id = :uid AND seq = :s - 1),
+        '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea) AS h) p;
+INSERT INTO outbox (event_id, routing_key, headers, body, created_at)
+  VALUES (gen_random_uuid(), 'ledger.entry.deposit', '{}', '{"data":{}}', now());
+COMMIT;
+SQL
+pgbench_run() { # name users
+  fresh_db
+  $PSQL -d $DB -c "INSERT INTO users (id) SELECT generate_series(1, $2)" >/dev/null
+  local script="$OUT/$1.sql"
+  { echo "\\set uid random(1, $2)"; cat "$OUT/change.sql"; } > "$script"
+  log "pgbench $1: $CLIENTS clients, ${SECS}s"
+  (cd "$OUT" && "$PGBENCH" -h 127.0.0.1 -U postgres -n -c "$CLIENTS" -j 2 -T "$SECS" -f "$script" -l --log-prefix="$1" "$DB" > "$1.pgbench.txt" 2>&1)
+  local tps p99
+  tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$OUT/$1.pgbench.txt" | head -n 1)
+  p99=$(cat "$OUT/$1".* 2>/dev/null | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {if (NR) printf "%.1f", a[int(NR*0.99)]/1000}')
+  printf '{"scenario":"%s","rps":%s,"latency_ms":{"p99":%s},"ok":true}\n' "$1" "${tps:-0}" "${p99:-0}" > "$OUT/pg-$1.json"
+}
+pgbench_run hot 1
+pgbench_run spread 100
+
+# (b) the HTTP ceiling ----------------------------------------------------
+start_trivial() {
+  bin/loadtest -serve-trivial -listen 127.0.0.1:3999 >/dev/null 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 100); do curl -sf http://127.0.0.1:3999/healthz >/dev/null && return; sleep 0.1; done
+  echo "trivial server did not start"; exit 1
+}
+lt() { # name url args...
+  local name=$1 url=$2; shift 2
+  log "loadtest $name $*"
+  bin/loadtest -url "$url" -json "$@" > "$OUT/$name.json" || true
+}
+start_trivial
+lt trivial-hot-sustained http://127.0.0.1:3999 -scenario hot-sustained -duration "$DUR"
+lt trivial-spread http://127.0.0.1:3999 -scenario spread -duration "$DUR" -n 100000000
+lt trivial-hot http://127.0.0.1:3999 -scenario hot
+
+# (c) and (d) ledgerd -----------------------------------------------------
+start_ledgerd() { # name max_batch
+  fresh_db
+  DATABASE_URL=$DBURL HTTP_ADDR=127.0.0.1:3998 MAX_BATCH=$2 AMQP_EXCHANGE=$EXCHANGE RELAY_QUEUE= \
+    LOG_LEVEL=error bin/ledgerd serve --no-migrate > "$OUT/$1.log" 2>&1 &
+  LEDGERD_PID=$!
+  PIDS+=($LEDGERD_PID)
+  for _ in $(seq 100); do curl -sf http://127.0.0.1:3998/healthz >/dev/null && return; sleep 0.1; done
+  echo "ledgerd did not start"; cat "$OUT/$1.log"; exit 1
+}
+stop_ledgerd() { kill "$LEDGERD_PID"; wait "$LEDGERD_PID" 2>/dev/null || true; }
+rss() { awk '/VmHWM/ {print $2}' "/proc/$LEDGERD_PID/status"; }
+
+start_ledgerd unbatched 1
+lt unbatched-hot http://127.0.0.1:3998 -scenario hot
+lt unbatched-hot-sustained http://127.0.0.1:3998 -scenario hot-sustained -duration "$DUR"
+lt unbatched-spread http://127.0.0.1:3998 -scenario spread -duration "$DUR" -n 100000000
+stop_ledgerd
+
+start_ledgerd batched 512
+lt batched-hot http://127.0.0.1:3998 -scenario hot
+lt batched-hot-sustained http://127.0.0.1:3998 -scenario hot-sustained -duration "$DUR"
+echo "{\"rss_kb\": $(rss)}" > "$OUT/batched-rss.json"
+lt batched-spread http://127.0.0.1:3998 -scenario spread -duration "$DUR" -n 100000000
+lt batched-relay http://127.0.0.1:3998 -scenario relay -n "$RELAY_N"
+stop_ledgerd
+
+$PSQL -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
+rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$EXCHANGE\">>), false, <<\"bench\">>)." >/dev/null 2>&1 || true
+
+go run ./scripts/benchreport -dir "$OUT" -duration "$DUR" -pg-clients "$CLIENTS" > docs/performance.md
+log "wrote docs/performance.md"
