@@ -56,39 +56,50 @@ CREATE TABLE entries (
 -- Point-in-time and date-range reads walk a user's entries by time.
 CREATE INDEX entries_user_created_idx ON entries (user_id, created_at, seq);
 
--- entries_guard_chain refuses an entry that does not continue its user's
+-- entries_guard_chain refuses entries that do not continue their user's
 -- chain: seq is the previous seq + 1 (1 for the first), balance_after is the
 -- previous balance_after + amount, prev_hash is the previous hash (32 zero
--- bytes for the first). Rows inserted earlier in the same statement are
--- visible here, so a multi-row insert of consecutive entries passes.
+-- bytes for the first). It runs once per INSERT statement, over all the
+-- statement's rows at once (a transition table), so a batch of hundreds of
+-- entries costs one query, not one trigger call per row. The "previous"
+-- entry of a new row may itself be new: after the statement, the table
+-- holds both.
 CREATE FUNCTION entries_guard_chain() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    prev_balance bigint := 0;
-    prev_hash    bytea  := '\x0000000000000000000000000000000000000000000000000000000000000000';
+    bad record;
 BEGIN
-    IF NEW.seq > 1 THEN
-        SELECT e.balance_after, e.hash INTO prev_balance, prev_hash
-        FROM entries e WHERE e.user_id = NEW.user_id AND e.seq = NEW.seq - 1;
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'entry % of user % does not follow an entry', NEW.seq, NEW.user_id
-                USING ERRCODE = 'check_violation', CONSTRAINT = 'entries_seq_contiguous';
-        END IF;
+    SELECT n.user_id, n.seq,
+        CASE
+            WHEN n.seq > 1 AND p.seq IS NULL THEN 'entries_seq_contiguous'
+            WHEN n.balance_after IS DISTINCT FROM coalesce(p.balance_after, 0) + n.amount THEN 'entries_running_sum'
+            ELSE 'entries_hash_chain'
+        END AS violation
+    INTO bad
+    FROM new_entries n
+    -- LIMIT 1 keeps this a per-row probe of entries_user_seq_key, whatever
+    -- the planner guesses of the transition table's size.
+    LEFT JOIN LATERAL (
+        SELECT e.seq, e.balance_after, e.hash FROM entries e
+        WHERE e.user_id = n.user_id AND e.seq = n.seq - 1 LIMIT 1
+    ) p ON true
+    WHERE (n.seq > 1 AND p.seq IS NULL)
+       OR n.balance_after IS DISTINCT FROM coalesce(p.balance_after, 0) + n.amount
+       OR n.prev_hash IS DISTINCT FROM coalesce(p.hash,
+              '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
+    ORDER BY n.user_id, n.seq
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'entry % of user % does not continue the chain (%)', bad.seq, bad.user_id, bad.violation
+            USING ERRCODE = 'check_violation', CONSTRAINT = bad.violation;
     END IF;
-    IF NEW.balance_after IS DISTINCT FROM prev_balance + NEW.amount THEN
-        RAISE EXCEPTION 'entry % of user %: balance_after is not the running sum', NEW.seq, NEW.user_id
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'entries_running_sum';
-    END IF;
-    IF NEW.prev_hash IS DISTINCT FROM prev_hash THEN
-        RAISE EXCEPTION 'entry % of user %: prev_hash does not match the previous hash', NEW.seq, NEW.user_id
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'entries_hash_chain';
-    END IF;
-    RETURN NEW;
+    RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER entries_guard_chain BEFORE INSERT ON entries
-    FOR EACH ROW EXECUTE FUNCTION entries_guard_chain();
+CREATE TRIGGER entries_guard_chain AFTER INSERT ON entries
+    REFERENCING NEW TABLE AS new_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION entries_guard_chain();
 
 -- entries_append_only refuses every UPDATE, DELETE and TRUNCATE.
 CREATE FUNCTION entries_append_only() RETURNS trigger

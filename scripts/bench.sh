@@ -17,6 +17,7 @@ DUR=${BENCH_DURATION:-10s}
 SECS=${DUR%s}
 CLIENTS=${BENCH_PG_CLIENTS:-16}
 RELAY_N=${BENCH_RELAY_N:-20000}
+DRAIN_N=${BENCH_DRAIN_N:-50000}
 DB=ledger_bench
 DBURL="postgres://postgres@localhost:5432/$DB?sslmode=disable"
 EXCHANGE=bench.ledger.events
@@ -122,6 +123,37 @@ echo "{\"rss_kb\": $(rss)}" > "$OUT/batched-rss.json"
 lt batched-spread http://127.0.0.1:3998 -scenario spread -duration "$DUR" -n 100000000
 lt batched-relay http://127.0.0.1:3998 -scenario relay -n "$RELAY_N"
 stop_ledgerd
+
+# (e) the relay's drain rate against the broker's raw publish ceiling -----
+log "amqp raw publish ceiling (windows of 256 confirms)"
+go run ./scripts/amqpceiling -n "$DRAIN_N" > "$OUT/amqp-ceiling.json"
+fresh_db
+DATABASE_URL=$DBURL HTTP_ADDR=127.0.0.1:3998 RELAY_ENABLED=false LOG_LEVEL=error \
+  bin/ledgerd serve --no-migrate > "$OUT/norelay.log" 2>&1 &
+LEDGERD_PID=$!; PIDS+=($LEDGERD_PID)
+for _ in $(seq 100); do curl -sf http://127.0.0.1:3998/healthz >/dev/null && break; sleep 0.1; done
+lt drain-burst http://127.0.0.1:3998 -scenario spread -n "$DRAIN_N"
+stop_ledgerd
+pending=$($PSQL -d $DB -At -c "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+log "relay drain of $pending events"
+DATABASE_URL=$DBURL HTTP_ADDR=127.0.0.1:3993 AMQP_EXCHANGE=$EXCHANGE RELAY_QUEUE=$EXCHANGE.drain LOG_LEVEL=error \
+  bin/ledgerd relay > "$OUT/relay.log" 2>&1 &
+RELAY_PID=$!; PIDS+=($RELAY_PID)
+t0=""; left=$pending
+for _ in $(seq 6000); do
+  status=$(curl -sf http://127.0.0.1:3993/readyz || true)
+  published=$(printf '%s' "$status" | sed -n 's/.*"published":\([0-9]*\).*/\1/p')
+  if [ -n "$published" ] && [ "$published" -gt 0 ] && [ -z "$t0" ]; then t0=$(date +%s.%N); fi
+  if [ -n "$published" ] && [ "$published" -ge "$pending" ]; then break; fi
+  sleep 0.05
+done
+t1=$(date +%s.%N)
+kill "$RELAY_PID"; wait "$RELAY_PID" 2>/dev/null || true
+left=$($PSQL -d $DB -At -c "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+rate=$(awk -v n="$pending" -v a="${t0:-$t1}" -v b="$t1" 'BEGIN { d = b - a; if (d <= 0) d = 0.001; printf "%.0f", n / d }')
+printf '{"scenario":"relay-drain","rps":%s,"requests":%s,"ok":%s,"details":{"left_pending":%s}}\n' \
+  "$rate" "$pending" "$([ "$left" = 0 ] && echo true || echo false)" "$left" > "$OUT/relay-drain.json"
+rabbitmqctl -q delete_queue "$EXCHANGE.drain" >/dev/null 2>&1 || true
 
 $PSQL -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
 rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$EXCHANGE\">>), false, <<\"bench\">>)." >/dev/null 2>&1 || true
