@@ -254,3 +254,28 @@ func TestBatchDuplicateKeys(t *testing.T) {
 	_, err = l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: -31, Idempotency: keyFor("a", -31)})
 	require.ErrorIs(t, err, ledger.ErrIdempotencyConflict)
 }
+
+// TestPurgeKeys: keys older than the retention go, younger ones stay and
+// still replay.
+func TestPurgeKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t, 4)
+	l := ledger.New(pool, ledger.Options{})
+	_, err := l.CreateUser(ctx, ledger.NewUser{ID: 1, Balance: 100})
+	require.NoError(t, err)
+	for _, k := range []string{"old", "new"} {
+		_, err := l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: 1, Idempotency: keyFor(k, 1)})
+		require.NoError(t, err)
+	}
+	_, err = pool.Exec(ctx, `UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old'`)
+	require.NoError(t, err)
+	n, err := l.PurgeKeys(ctx, 24*time.Hour, 100)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), n)
+	var replay *ledger.ReplayError
+	_, err = l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: 1, Idempotency: keyFor("new", 1)})
+	require.ErrorAs(t, err, &replay, "a key within its retention still replays")
+	_, err = l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: 1, Idempotency: keyFor("old", 1)})
+	require.NoError(t, err, "a purged key runs afresh")
+}

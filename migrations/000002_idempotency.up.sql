@@ -25,7 +25,8 @@ CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);
 CREATE FUNCTION idempotency_keys_decide_once() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF OLD.status <> 0 THEN
+    IF OLD.status <> 0 AND (NEW.key, NEW.scope, NEW.request_hash, NEW.status, NEW.response)
+            IS DISTINCT FROM (OLD.key, OLD.scope, OLD.request_hash, OLD.status, OLD.response) THEN
         RAISE EXCEPTION 'idempotency key % is already decided', OLD.key
             USING ERRCODE = 'insufficient_privilege';
     END IF;

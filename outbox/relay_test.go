@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -243,4 +244,50 @@ func TestRelayStatusWithoutBroker(t *testing.T) {
 		st, err := outbox.ReadClusterStatus(context.Background(), e.pool)
 		return err == nil && !st.LeaderPresent
 	}, 10*time.Second, 20*time.Millisecond, "the lock goes with the relay's session")
+}
+
+// TestRelayQueueAndReturns: the relay declares its durable queue bound with
+// "#", so events are kept before any consumer exists; with no queue bound,
+// events come back as mandatory returns, which are counted.
+func TestRelayQueueAndReturns(t *testing.T) {
+	t.Parallel()
+	url := dbtest.NewURL(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	e := &env{url: url, pool: pool}
+
+	for _, c := range []struct {
+		name  string
+		queue string
+	}{{"kept", outboxtest.UniqueName("test.ledger.events.all")}, {"returned", ""}} {
+		e.exchange = outboxtest.UniqueName("test.ledger.events." + c.name)
+		r := outbox.NewRelay(outbox.RelayConfig{
+			DatabaseURL: url, AMQPURL: outboxtest.URL(), Exchange: e.exchange, Queue: c.queue,
+			PollInterval: 100 * time.Millisecond, Logger: testLogger(),
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		e.enqueue(t, 3, 1)
+		require.Eventually(t, func() bool { return pendingRows(t, pool) == 0 }, 20*time.Second, 20*time.Millisecond, c.name)
+		cancel()
+		require.NoError(t, <-done)
+
+		conn, err := amqp.Dial(outboxtest.URL())
+		require.NoError(t, err)
+		ch, err := conn.Channel()
+		require.NoError(t, err)
+		if c.queue != "" {
+			q, err := ch.QueueDeclarePassive(c.queue, true, false, false, false, nil)
+			require.NoError(t, err, "the relay declared the queue")
+			require.Equal(t, 3, q.Messages, "the events wait in the queue")
+			require.Zero(t, r.Status().Returned)
+			_, _ = ch.QueueDelete(c.queue, false, false, false)
+		} else {
+			require.Equal(t, uint64(3), r.Status().Returned, "unroutable events are counted")
+		}
+		_ = ch.ExchangeDelete(e.exchange, false, false)
+		_ = conn.Close()
+	}
 }

@@ -186,25 +186,11 @@ func (c *Consumer) Deliveries() []Delivery {
 // test after timeout, and returns the deliveries.
 func (c *Consumer) WaitDistinct(n int, timeout time.Duration) []Delivery {
 	c.tb.Helper()
-	deadline := time.After(timeout)
-	for {
-		c.mu.Lock()
-		seen := map[string]bool{}
-		for _, d := range c.deliveries {
-			seen[d.MessageID] = true
-		}
-		got, cond := len(seen), c.cond
-		c.mu.Unlock()
-		if got >= n {
-			return c.Deliveries()
-		}
-		select {
-		case <-cond:
-		case <-deadline:
-			c.tb.Fatalf("outboxtest: %d distinct messages after %s, want %d", got, timeout, n)
-			return nil
-		}
+	ds := c.WaitDistinctOrTimeout(n, timeout)
+	if unique, _ := Dedup(ds); len(unique) < n {
+		c.tb.Fatalf("outboxtest: %d distinct messages after %s, want %d", len(unique), timeout, n)
 	}
+	return ds
 }
 
 // WaitDistinctOrTimeout waits until n distinct message ids have arrived or
