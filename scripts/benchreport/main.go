@@ -156,18 +156,30 @@ transport error).
 	fmt.Fprint(w, `
 **What bounds the p99.** With 1,000 requests in flight, Little's law makes
 the mean latency 1,000 / throughput: about 400 ms at 2,500 changes/s, so a
-p99 under 250 ms needs more than 4,000 changes/s sustained on one account.
-On this machine the load tool, ledgerd and PostgreSQL share 2 cores, and
-they are all busy: a CPU profile of the write path
-(`+"`go test -bench PostEntryHot -cpuprofile`"+`, or `+"`DEBUG_ADDR`"+` and
-/debug/pprof under load) shows the Go side spending most of its time in
-syscalls and the scheduler, not in ledgerd's code; per batch, the entries'
-chain trigger (plpgsql, per row), the entries' JSON for the events
-(6 µs each) and the hashes (1.3 µs each) are the largest costs that are
-ours. Next steps, in order of expected gain: compute the events' JSON
-once per entry for both the API and the outbox, move the chain check from a
-per-row trigger to one statement-level check per batch, and give reads their
-own pool so they do not queue behind writes.
+p99 under 250 ms needs more than 4,000 changes/s sustained on one account
+(runs on a quieter machine reach 4,300–5,000/s with p50 near 200 ms, but
+p99 stays above 500 ms). The ledgerd process itself is not the limit: a
+CPU profile under this load (`+"`DEBUG_ADDR`"+` and /debug/pprof/profile)
+shows it using about a third of one core, mostly in syscalls and the
+scheduler. The time goes to the database: a group-commit transaction of
+about 350 changes takes about 70 ms (`+"`ledger_write_transaction_duration_seconds`"+`
+/ `+"`ledger_write_batch_size`"+`), mostly the entries INSERT (the foreign-key
+check per row, then the chain check, which is now one statement-level
+trigger per INSERT instead of one plpgsql call per row: that change alone
+doubled the hot throughput) and the outbox INSERT; and the machine's two
+cores are shared by the load tool (1,000 connections), ledgerd, PostgreSQL
+and the relay. Next steps, in order of expected gain: COPY instead of
+`+"`unnest`"+` for the entries and events of a batch, the events' JSON built once
+per entry, a second transaction in flight per user (pipelining the next
+batch while the previous one commits), and a read pool apart from the write
+pool.
+
+**What bounds the relay's drain.** One channel with windows of 256
+confirms, waited for before the next window is published: the raw ceiling
+above is measured the same way, and the relay adds reading and marking the
+rows. Publishing the next window while the previous one's confirms arrive
+(the channel keeps the order, and only the confirmed prefix is marked), or
+several channels partitioned by user, would lift both.
 `)
 	fmt.Fprintf(w, `
 ## The original requirement
