@@ -79,8 +79,7 @@ func TestMigrateCommands(t *testing.T) {
 }
 
 // TestServeLifecycle starts the real server, serves a request, and shuts
-// down gracefully when the context ends, letting an in-flight request
-// finish.
+// down gracefully, with exit status 0 (a nil error), when the context ends.
 func TestServeLifecycle(t *testing.T) {
 	t.Parallel()
 	cfg := config{
@@ -118,6 +117,7 @@ func TestServeLifecycle(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 	require.Contains(t, logs.String(), `"msg":"schema migrated"`)
+	require.Equal(t, 1, strings.Count(logs.String(), "authentication is off"), "one warning that auth is off")
 	require.Contains(t, logs.String(), `"route":"/api/users"`)
 	require.Contains(t, logs.String(), `"msg":"stopped"`)
 }

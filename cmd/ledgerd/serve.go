@@ -236,6 +236,9 @@ func openPool(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
 	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
 		pc.ConnConfig.RuntimeParams["application_name"] = "ledgerd"
 	}
+	// A 200 means the change is durable: commit waits for the WAL flush
+	// whatever the server's default says.
+	pc.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("open database pool: %w", err)
