@@ -184,4 +184,14 @@ func TestRateLimit(t *testing.T) {
 	require.Equal(t, "rate_limited", r.ErrorType(t))
 	require.Equal(t, "1", r.Header.Get("Retry-After"))
 	require.Equal(t, http.StatusOK, s.do(t, http.MethodGet, "/healthz", nil).Status, "not limited outside /api")
+
+	// With auth on, failed attempts are limited per address too: token
+	// guessing slows to the limit.
+	tokens, err := api.ParseTokens("writer:" + api.HashToken("secret"))
+	require.NoError(t, err)
+	a := newTestServerWith(t, newPool(t, 2), api.Deps{Tokens: tokens, RateLimitRPS: 1})
+	require.Equal(t, http.StatusUnauthorized, a.do(t, http.MethodGet, "/api/users/1", nil, "Authorization", "Bearer guess-1").Status)
+	r = a.do(t, http.MethodGet, "/api/users/1", nil, "Authorization", "Bearer guess-2")
+	require.Equal(t, http.StatusTooManyRequests, r.Status)
+	require.Equal(t, "rate_limited", r.ErrorType(t))
 }

@@ -6,8 +6,10 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Role is what a token may do.
@@ -80,11 +82,31 @@ func principalFrom(ctx context.Context) Principal {
 // withAuth requires a bearer token of a configured role on every request,
 // when tokens are configured: 401 without a valid one, 403 for an auditor
 // on a route that writes. The token's hash is compared with every
-// configured hash in constant time, with no early exit.
-func withAuth(tokens []Token) func(http.Handler) http.Handler {
+// configured hash in constant time, with no early exit. When a rate limit
+// is set, failed attempts count against the client's address too, so
+// tokens cannot be guessed at full speed (429 past the limit).
+func withAuth(tokens []Token, rps float64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		if len(tokens) == 0 {
 			return next
+		}
+		var failures *rateLimiter
+		if rps > 0 {
+			failures = newRateLimiter(rps)
+		}
+		unauthorized := func(w http.ResponseWriter, r *http.Request, msg string) {
+			if failures != nil {
+				addr, _, _ := net.SplitHostPort(r.RemoteAddr)
+				now := time.Now()
+				if !failures.limiter("failed:"+addr, now).AllowN(now, 1) {
+					w.Header().Set("Retry-After", "1")
+					writeError(w, r, &Error{Status: http.StatusTooManyRequests, Type: typeRateLimited,
+						Message: "too many failed authentication attempts; retry after the time in Retry-After"})
+					return
+				}
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="ledgerd"`)
+			writeError(w, r, &Error{Status: http.StatusUnauthorized, Type: typeUnauthorized, Message: msg})
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			scheme, secret, ok := strings.Cut(r.Header.Get("Authorization"), " ")
@@ -113,9 +135,4 @@ func withAuth(tokens []Token) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 		})
 	}
-}
-
-func unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="ledgerd"`)
-	writeError(w, r, &Error{Status: http.StatusUnauthorized, Type: typeUnauthorized, Message: msg})
 }
