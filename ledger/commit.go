@@ -135,11 +135,7 @@ func (l *Ledger) apply(userID int64, batch []*request) {
 		case errors.Is(results[i].err, errKeyTaken):
 			// Another transaction committed this key first: answer with
 			// what it stored.
-			kerr := l.lookupKey(ctx, r.idem)
-			if kerr == nil {
-				kerr = fmt.Errorf("idempotency key %q: taken but not found", r.idem.Key)
-			}
-			r.done <- result{err: kerr}
+			r.done <- result{err: l.answerTaken(ctx, r.idem)}
 		default:
 			if results[i].err == nil {
 				l.opts.Observer.EntryPosted(string(results[i].posted.Entry.Type))

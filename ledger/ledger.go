@@ -153,10 +153,6 @@ func (l *Ledger) PostEntry(ctx context.Context, c Change) (Posted, error) {
 	}
 	if c.Idempotency != nil {
 		d.IdempotencyKey = c.Idempotency.Key
-		// A retry of a decided request is answered without queueing.
-		if err := l.lookupKey(ctx, c.Idempotency); err != nil {
-			return Posted{}, fmt.Errorf("post entry: %w", err)
-		}
 	}
 	p, err := l.submit(ctx, c.UserID, d, c.Idempotency)
 	if err != nil {

@@ -79,11 +79,13 @@ func TestMigrateCommands(t *testing.T) {
 }
 
 // TestServeLifecycle starts the real server, serves a request, and shuts
-// down gracefully, with exit status 0 (a nil error), when the context ends.
+// down gracefully when the context ends: a request in flight at that
+// moment still gets its answer, and serve returns nil (exit status 0).
 func TestServeLifecycle(t *testing.T) {
 	t.Parallel()
+	url := dbtest.NewURL(t)
 	cfg := config{
-		DatabaseURL: dbtest.NewURL(t), HTTPAddr: "127.0.0.1:0", LogLevel: "info", LogFormat: "json",
+		DatabaseURL: url, HTTPAddr: "127.0.0.1:0", LogLevel: "info", LogFormat: "json",
 		DBMaxConns: 4, DBAcquireWait: 5 * time.Second, DBTxTimeout: 10 * time.Second,
 		ShutdownWait: 10 * time.Second, UserQueueLimit: 4096, MaxBatch: 512, IdempotencyRetention: 24 * time.Hour,
 	}
@@ -101,15 +103,38 @@ func TestServeLifecycle(t *testing.T) {
 		t.Fatalf("serve ended early: %v", err)
 	}
 	base := "http://" + addr
+	require.Equal(t, http.StatusCreated, call(t, http.MethodPost, base+"/api/users", `{"id": 1, "balance": 10000}`))
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/users", strings.NewReader(`{"id": 1, "balance": 10000}`))
+	// Hold the user's row so that a change stays in flight, then stop.
+	db, err := pgxpool.New(context.Background(), url)
 	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
+	defer db.Close()
+	lock, err := db.Begin(context.Background())
 	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusCreated, resp.StatusCode)
-
+	_, err = lock.Exec(context.Background(), `SELECT 1 FROM users WHERE id = 1 FOR UPDATE`)
+	require.NoError(t, err)
+	inFlight := make(chan int, 1)
+	go func() {
+		// Not call(): a failure here must reach the test, not end the goroutine.
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodPut, base+"/api/users/1/balance", strings.NewReader(`{"amount": -2}`))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			inFlight <- 0
+			return
+		}
+		resp.Body.Close()
+		inFlight <- resp.StatusCode
+	}()
+	require.Eventually(t, func() bool {
+		var waiting int
+		err := db.QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting)
+		return err == nil && waiting == 1
+	}, 10*time.Second, 10*time.Millisecond)
 	cancel()
+	time.Sleep(200 * time.Millisecond) // shutdown has begun; the request waits
+	require.NoError(t, lock.Rollback(context.Background()))
+	require.Equal(t, http.StatusOK, <-inFlight, "the in-flight request is answered")
 	select {
 	case err := <-done:
 		require.NoError(t, err, "a graceful shutdown is not an error")
@@ -120,6 +145,9 @@ func TestServeLifecycle(t *testing.T) {
 	require.Equal(t, 1, strings.Count(logs.String(), "authentication is off"), "one warning that auth is off")
 	require.Contains(t, logs.String(), `"route":"/api/users"`)
 	require.Contains(t, logs.String(), `"msg":"stopped"`)
+	var balance int64
+	require.NoError(t, db.QueryRow(context.Background(), `SELECT balance FROM users WHERE id = 1`).Scan(&balance))
+	require.Equal(t, int64(999_800), balance)
 }
 
 // TestVerifyAndRebuildCommands: `ledgerd verify` passes on a sound ledger,
