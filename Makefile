@@ -65,6 +65,7 @@ fuzz: ## Fuzz the money parser and the request decoders, each for a bounded time
 	$(GO) test ./money -run '^$$' -fuzz '^FuzzRoundTrip$$' -fuzztime $${FUZZTIME:-30s}
 	$(GO) test ./api -run '^$$' -fuzz '^FuzzBalanceRequest$$' -fuzztime $${FUZZTIME:-30s}
 	$(GO) test ./api -run '^$$' -fuzz '^FuzzParseID$$' -fuzztime $${FUZZTIME:-30s}
+	$(GO) test ./api -run '^$$' -fuzz '^FuzzStrictNames$$' -fuzztime $${FUZZTIME:-30s}
 
 .PHONY: lint
 lint: tools $(GOLANGCI_LINT) ## gofmt, go vet, go mod tidy check, golangci-lint, promtool and Compose checks

@@ -251,6 +251,32 @@ func TestBadInput(t *testing.T) {
 		{"unknown route", http.MethodGet, "/api/accounts", nil, nil, 404, "not_found"},
 		{"wrong method", http.MethodDelete, "/api/users/1", nil, nil, 405, "method_not_allowed"},
 		{"wrong method on entry", http.MethodPost, "/api/transactions/" + entry, `{}`, nil, 405, "method_not_allowed"},
+		// Hostile input (docs/reliability.md): JSON that means two things,
+		// text PostgreSQL or the canonical encoding cannot hold, query
+		// strings and instants that are not what they seem.
+		{"duplicate amount", put, bal, `{"amount":1,"amount":-5}`, nil, 400, "validation_error"},
+		{"upper-case name", put, bal, `{"AMOUNT":7}`, nil, 400, "validation_error"},
+		{"case variant beside the name", put, bal, `{"amount":1,"Amount":3}`, nil, 400, "validation_error"},
+		{"case-folded long s", put, bal, `{"amount":1,"deſcription":"x"}`, nil, 400, "validation_error"},
+		{"duplicate description", put, bal, `{"amount":1,"description":"a","description":"b"}`, nil, 400, "validation_error"},
+		{"NUL in description", put, bal, `{"amount":1,"description":"a\u0000b"}`, nil, 400, "validation_error"},
+		{"NUL in reference", put, bal, `{"amount":1,"reference":"\u0000"}`, nil, 400, "validation_error"},
+		{"invalid UTF-8", put, bal, "{\"amount\":1,\"description\":\"\xff\xfe\"}", nil, 400, "validation_error"},
+		{"unpaired surrogate", put, bal, `{"amount":1,"description":"\ud800"}`, nil, 400, "validation_error"},
+		{"NUL in a transfer", http.MethodPost, "/api/transfers", `{"fromUserId":1,"toUserId":2,"amount":1,"description":"\u0000"}`, nil, 400, "validation_error"},
+		{"duplicate in a transfer", http.MethodPost, "/api/transfers", `{"fromUserId":1,"toUserId":2,"toUserId":1,"amount":1}`, nil, 400, "validation_error"},
+		{"create with body null", http.MethodPost, "/api/users", `null`, nil, 400, "validation_error"},
+		{"create with a string body", http.MethodPost, "/api/users", `"x"`, nil, 400, "validation_error"},
+		{"create with an array body", http.MethodPost, "/api/users", `[]`, nil, 400, "validation_error"},
+		{"create with duplicate ids", http.MethodPost, "/api/users", `{"id":5,"id":6}`, nil, 400, "validation_error"},
+		{"balance with body null", put, bal, `null`, nil, 400, "validation_error"},
+		{"list badly escaped cursor", http.MethodGet, "/api/users/1/transactions?cursor=%%%%", nil, nil, 400, "validation_error"},
+		{"list limit twice", http.MethodGet, "/api/users/1/transactions?limit=1&limit=2", nil, nil, 400, "validation_error"},
+		{"list empty cursor", http.MethodGet, "/api/users/1/transactions?cursor=", nil, nil, 400, "validation_error"},
+		{"list from after the zero to", http.MethodGet, "/api/users/1/transactions?from=2030-01-01T00:00:00Z&to=0001-01-01T00:00:00Z", nil, nil, 400, "validation_error"},
+		{"list offset +24:00", http.MethodGet, "/api/users/1/transactions?from=2025-01-01T00:00:00%2B24:00", nil, nil, 400, "validation_error"},
+		{"balance at offset +00:60", http.MethodGet, "/api/users/1/balance?at=2025-01-01T00:00:00%2B00:60", nil, nil, 400, "validation_error"},
+		{"balance at twice", http.MethodGet, "/api/users/1/balance?at=2025-01-01T00:00:00Z&at=2026-01-01T00:00:00Z", nil, nil, 400, "validation_error"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -259,6 +285,9 @@ func TestBadInput(t *testing.T) {
 			require.Equal(t, tc.typ, r.ErrorType(t))
 			require.NotEmpty(t, r.Header.Get("X-Request-Id"))
 			require.Equal(t, "application/json; charset=utf-8", r.Header.Get("Content-Type"))
+			if r.Status == http.StatusMethodNotAllowed {
+				require.NotEmpty(t, r.Header.Get("Allow"))
+			}
 		})
 	}
 	require.Equal(t, before, snapshot(t, s.Pool), "a rejected request changes nothing")

@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/ledgerd/ledgerd/money"
 )
 
@@ -20,9 +22,10 @@ const MaxBodyBytes = 64 << 10
 
 // decodeBody decodes the JSON request body into dst, strictly, and returns
 // the body's bytes: the Content-Type must be application/json (any charset
-// parameter must be UTF-8) or absent, the body at most MaxBodyBytes, one
-// JSON object with no unknown fields and nothing after it. An empty body
-// leaves dst as it is when allowEmpty, and is an error otherwise.
+// parameter must be UTF-8) or absent, the body at most MaxBodyBytes, valid
+// UTF-8, one JSON object with no unknown field, no field twice and nothing
+// after it. An empty body leaves dst as it is when allowEmpty, and is an
+// error otherwise.
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any, allowEmpty bool) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, params, err := mime.ParseMediaType(ct)
@@ -52,14 +55,14 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any, allowEmpty bool
 		}
 		return nil, badRequest("a JSON request body is required")
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(dst); err != nil {
-		return nil, decodeError(err)
+	if trimmed := bytes.TrimLeft(raw, " \t\r\n"); trimmed[0] != '{' {
+		return nil, badRequest("the request body must be a JSON object")
 	}
-	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		return nil, badRequest("the request body must hold exactly one JSON object")
+	// JSON v2 semantics: field names match exactly (no case folding), a
+	// name given twice and invalid UTF-8 (raw or escaped) are errors, so
+	// that every reader of the body sees the same request we apply.
+	if err := jsonv2.Unmarshal(raw, dst, jsonv2.RejectUnknownMembers(true)); err != nil {
+		return nil, decodeError(err)
 	}
 	return raw, nil
 }
@@ -71,19 +74,26 @@ func tooLarge() *Error {
 
 func decodeError(err error) error {
 	var (
-		syntaxErr *json.SyntaxError
-		typeErr   *json.UnmarshalTypeError
+		syntaxErr *jsontext.SyntacticError
+		semErr    *jsonv2.SemanticError
 	)
 	switch {
-	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-		return badRequest("the request body is not valid JSON")
-	case errors.As(err, &typeErr):
-		if typeErr.Field == "" {
-			return badRequest("the request body must be a JSON object")
+	case errors.As(err, &syntaxErr):
+		switch {
+		case errors.Is(syntaxErr.Err, jsontext.ErrDuplicateName):
+			return badRequest("the field %q appears more than once", truncate(syntaxErr.JSONPointer.LastToken(), 40))
+		case syntaxErr.Err != nil && strings.Contains(syntaxErr.Err.Error(), "invalid UTF-8"):
+			return badRequest("the request body must be valid UTF-8, with no unpaired surrogate escapes")
 		}
-		return badRequest("%s must be a %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()))
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return badRequest("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return badRequest("the request body must be exactly one valid JSON object")
+	case errors.As(err, &semErr):
+		field := truncate(semErr.JSONPointer.LastToken(), 40)
+		switch {
+		case errors.Is(semErr.Err, jsonv2.ErrUnknownName):
+			return badRequest("unknown field %q (field names are case-sensitive)", field)
+		case semErr.GoType != nil && field != "":
+			return badRequest("%s must be a %s", field, jsonKind(semErr.GoType.Kind().String()))
+		}
 	}
 	return badRequest("the request body could not be read")
 }
@@ -100,7 +110,7 @@ func jsonKind(goKind string) string {
 
 // parseAmount reads a required amount field: a JSON number or a string
 // holding one, exact, with the contract's rules.
-func parseAmount(field string, raw json.RawMessage) (money.Cents, error) {
+func parseAmount(field string, raw jsontext.Value) (money.Cents, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, badRequest("%s is required", field)
 	}

@@ -131,7 +131,7 @@ func withLogging(logger *slog.Logger, obs Observer) func(http.Handler) http.Hand
 				obs.InFlight(-1)
 				obs.ObserveRequest(r.Method, routePattern(r), status, time.Since(start))
 				logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-					slog.String("method", r.Method),
+					slog.String("method", truncate(r.Method, 16)),
 					slog.String("route", routePattern(r)),
 					slog.Int("status", status),
 					slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),

@@ -2,19 +2,32 @@ package api
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 )
 
 // addRoutes is the whole route table.
 func addRoutes(d Deps) http.Handler {
 	r := chi.NewRouter()
-	r.Use(withRequestID, withLogging(d.Logger, d.Observer))
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, &Error{Status: http.StatusNotFound, Type: typeNotFound, Message: "no such route: " + r.Method + " " + truncate(r.URL.Path, 100)})
+	// HEAD is answered wherever GET is, without a body.
+	r.Use(withRequestID, withLogging(d.Logger, d.Observer), middleware.GetHead)
+	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, req, &Error{Status: http.StatusNotFound, Type: typeNotFound,
+			Message: "no such route: " + truncate(req.Method, 10) + " " + truncate(req.URL.Path, 100)})
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, &Error{Status: http.StatusMethodNotAllowed, Type: typeMethodNotAllowed, Message: "method " + r.Method + " is not allowed on this route"})
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		var allowed []string
+		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			if r.Match(chi.NewRouteContext(), m, req.URL.Path) || (m == http.MethodHead && slices.Contains(allowed, http.MethodGet)) {
+				allowed = append(allowed, m)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, req, &Error{Status: http.StatusMethodNotAllowed, Type: typeMethodNotAllowed,
+			Message: "method " + truncate(req.Method, 10) + " is not allowed on this route; allowed: " + strings.Join(allowed, ", ")})
 	})
 
 	r.Get("/healthz", handleHealthz())

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
@@ -65,48 +64,32 @@ func handleListTransactions(l *ledger.Ledger) http.HandlerFunc {
 }
 
 func parseEntryFilter(r *http.Request) (ledger.EntryFilter, error) {
-	q := r.URL.Query()
 	f := ledger.EntryFilter{Limit: DefaultPageSize}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
+	q, err := queryParams(r)
+	if err != nil {
+		return f, err
+	}
+	if s, ok := q["limit"]; ok {
+		n, err := strconv.Atoi(s[0])
 		if err != nil || n < 1 || n > ledger.MaxPageSize {
 			return f, badRequest("limit must be an integer between 1 and %d", ledger.MaxPageSize)
 		}
 		f.Limit = n
 	}
-	if s := q.Get("cursor"); s != "" {
-		seq, ok := decodeCursor(s)
+	if _, ok := q["cursor"]; ok {
+		seq, ok := decodeCursor(q.Get("cursor"))
 		if !ok {
 			return f, badRequest("cursor is not valid; pass the nextCursor of the previous page")
 		}
 		f.BeforeSeq = seq
 	}
-	for _, p := range []struct {
-		name string
-		dst  *time.Time
-	}{{"from", &f.From}, {"to", &f.To}} {
-		if s := q.Get(p.name); s != "" {
-			t, err := time.Parse(time.RFC3339Nano, s)
-			if err != nil {
-				return f, badRequest("%s must be an RFC 3339 instant such as 2025-04-01T12:00:00Z", p.name)
-			}
-			*p.dst = t
-		}
+	if f.From, err = parseInstant(q, "from"); err != nil {
+		return f, err
 	}
-	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
-		return f, badRequest("from must be before to")
+	if f.To, err = parseInstant(q, "to"); err != nil {
+		return f, err
 	}
-	if s := q.Get("type"); s != "" {
-		t := ledger.EntryType(s)
-		if !t.Valid() {
-			names := make([]string, len(ledger.EntryTypes))
-			for i, v := range ledger.EntryTypes {
-				names[i] = string(v)
-			}
-			return f, badRequest("type must be one of %s", strings.Join(names, ", "))
-		}
-		f.Type = t
-	}
+	f.Type = ledger.EntryType(q.Get("type")) // the ledger checks it
 	return f, nil
 }
 

@@ -1,19 +1,20 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/money"
 )
 
 type transferRequest struct {
-	FromUserID  json.RawMessage `json:"fromUserId"`
-	ToUserID    json.RawMessage `json:"toUserId"`
-	Amount      json.RawMessage `json:"amount"`
-	Description *string         `json:"description"`
-	Reference   *string         `json:"reference"`
+	FromUserID  jsontext.Value `json:"fromUserId"`
+	ToUserID    jsontext.Value `json:"toUserId"`
+	Amount      jsontext.Value `json:"amount"`
+	Description *string        `json:"description"`
+	Reference   *string        `json:"reference"`
 }
 
 // transferData is the answer to POST /api/transfers.
@@ -48,7 +49,7 @@ func handleCreateTransfer(l *ledger.Ledger) http.HandlerFunc {
 		var t ledger.TransferRequest
 		for _, f := range []struct {
 			name string
-			raw  json.RawMessage
+			raw  jsontext.Value
 			dst  *int64
 		}{{"fromUserId", req.FromUserID, &t.FromUserID}, {"toUserId", req.ToUserID, &t.ToUserID}} {
 			if len(f.raw) == 0 || string(f.raw) == "null" {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/money"
@@ -42,8 +43,8 @@ func handleGetUser(l *ledger.Ledger) http.HandlerFunc {
 }
 
 type createUserRequest struct {
-	ID      json.RawMessage `json:"id"`
-	Balance json.RawMessage `json:"balance"`
+	ID      jsontext.Value `json:"id"`
+	Balance jsontext.Value `json:"balance"`
 }
 
 // renderUserCreated renders POST /api/users's answer.
@@ -100,9 +101,9 @@ func handleCreateUser(l *ledger.Ledger) http.HandlerFunc {
 }
 
 type balanceRequest struct {
-	Amount      json.RawMessage `json:"amount"`
-	Description *string         `json:"description"`
-	Reference   *string         `json:"reference"`
+	Amount      jsontext.Value `json:"amount"`
+	Description *string        `json:"description"`
+	Reference   *string        `json:"reference"`
 }
 
 // balanceData is the answer to PUT /api/users/{id}/balance.
@@ -177,22 +178,26 @@ func handleGetBalance(l *ledger.Ledger) http.HandlerFunc {
 			writeError(w, r, err)
 			return
 		}
-		var at time.Time // zero: now, the latest entry
-		if s := r.URL.Query().Get("at"); s != "" {
-			if at, err = time.Parse(time.RFC3339Nano, s); err != nil {
-				writeError(w, r, badRequest("at must be an RFC 3339 instant such as 2025-04-01T12:00:00Z"))
-				return
-			}
+		q, err := queryParams(r)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		at, err := parseInstant(q, "at") // nil: now, the latest entry
+		if err != nil {
+			writeError(w, r, err)
+			return
 		}
 		b, err := l.FindBalanceAt(r.Context(), id, at)
 		if err != nil {
 			writeError(w, r, err)
 			return
 		}
-		if at.IsZero() {
-			at = time.Now()
+		shown := time.Now()
+		if at != nil {
+			shown = *at
 		}
-		writeData(w, http.StatusOK, balanceAtData{ID: id, Balance: b.Balance, At: ledger.FormatTime(at), Seq: b.Seq}, "")
+		writeData(w, http.StatusOK, balanceAtData{ID: id, Balance: b.Balance, At: ledger.FormatTime(shown), Seq: b.Seq}, "")
 	}
 }
 

@@ -36,7 +36,8 @@ func (r *Report) anomaly(format string, args ...any) {
 //   - retries with the same key never made a second effect;
 //   - the sum of all balances is the opening sum plus the deposits minus
 //     the withdrawals that have entries (transfers conserve money);
-//   - no balance is below zero, and every user verifies;
+//   - no balance is below zero, every user's projection equals its
+//     ledger's last entry, and every user verifies;
 //   - every entry's event reached the consumer at least once, and per user
 //     the events arrive in seq order after de-duplication.
 func Check(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, ops []*Op, openingSum int64, consumer *outboxtest.Consumer) Report {
@@ -127,6 +128,17 @@ func Check(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, ops []*Op,
 	}
 	if negative != 0 {
 		r.anomaly("%d balances below zero", negative)
+	}
+	// Every user's projection equals its ledger's head, checked here in
+	// SQL of its own, apart from the code under test.
+	var mismatched int64
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM users u
+LEFT JOIN LATERAL (SELECT seq, balance_after FROM entries WHERE user_id = u.id ORDER BY seq DESC LIMIT 1) e ON true
+WHERE (u.seq, u.balance) IS DISTINCT FROM (coalesce(e.seq, 0), coalesce(e.balance_after, 0))`).Scan(&mismatched); err != nil {
+		r.anomaly("compare projections: %v", err)
+	}
+	if mismatched != 0 {
+		r.anomaly("%d users' projection differs from their ledger's last entry", mismatched)
 	}
 	v, err := l.VerifyAll(ctx, nil)
 	if err != nil {

@@ -48,22 +48,27 @@ func TestBalanceAt(t *testing.T) {
 		want = append(want, s.after)
 	}
 	for i, at := range instants {
-		b, err := l.FindBalanceAt(ctx, 1, at)
+		b, err := l.FindBalanceAt(ctx, 1, &at)
 		require.NoError(t, err)
 		require.Equal(t, want[i], b.Balance, "at step %d", i)
 		require.Equal(t, int64(i+1), b.Seq)
 	}
-	b, err := l.FindBalanceAt(ctx, 1, beforeAll)
+	b, err := l.FindBalanceAt(ctx, 1, &beforeAll)
 	require.NoError(t, err)
 	require.Zero(t, b.Balance, "before the first entry")
 	require.Zero(t, b.Seq)
-	b, err = l.FindBalanceAt(ctx, 1, time.Time{})
+	var zero time.Time
+	b, err = l.FindBalanceAt(ctx, 1, &zero)
+	require.NoError(t, err)
+	require.Zero(t, b.Balance, "the zero instant is an instant, before every entry")
+	require.Zero(t, b.Seq)
+	b, err = l.FindBalanceAt(ctx, 1, nil)
 	require.NoError(t, err)
 	require.Equal(t, money.Cents(7_001), b.Balance, "no instant: the latest")
-	b, err = l.FindBalanceAt(ctx, 2, instants[3])
+	b, err = l.FindBalanceAt(ctx, 2, &instants[3])
 	require.NoError(t, err)
 	require.Equal(t, money.Cents(2_500), b.Balance)
-	_, err = l.FindBalanceAt(ctx, 3, time.Now())
+	_, err = l.FindBalanceAt(ctx, 3, nil)
 	require.ErrorIs(t, err, ledger.ErrNotFound)
 }
 
@@ -105,9 +110,14 @@ ALTER TABLE entries ENABLE TRIGGER entries_no_update_delete;`)
 	require.Equal(t, int64(1), sum.FailedCount)
 	require.Equal(t, int64(1), sum.Failed[0].UserID)
 
-	// A projection row changed behind the ledger's back is found, and the
-	// rebuild restores it from the entries.
+	// The database refuses a projection row that disagrees with its
+	// ledger; one changed behind the guard's back (by an owner who turned
+	// it off) is found, and the rebuild restores it from the entries.
 	_, err = pool.Exec(ctx, `UPDATE users SET balance = 7 WHERE id = 2`)
+	requirePgConstraint(t, err, "users_match_ledger")
+	_, err = pool.Exec(ctx, `ALTER TABLE users DISABLE TRIGGER users_match_ledger;
+UPDATE users SET balance = 7 WHERE id = 2;
+ALTER TABLE users ENABLE TRIGGER users_match_ledger`)
 	require.NoError(t, err)
 	v, err = l.VerifyUser(ctx, 2)
 	require.NoError(t, err)

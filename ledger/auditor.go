@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -133,7 +134,13 @@ func (a *Auditor) pass(ctx context.Context) (AuditPass, error) {
 		if budget <= 0 {
 			break
 		}
-		v, read, err := a.checkUser(ctx, id, budget, false)
+		// A failing user is checked again from its first entry: an
+		// incremental check from its checkpoint would pass over the entry
+		// at fault and clear it.
+		a.mu.Lock()
+		_, failing := a.failing[id]
+		a.mu.Unlock()
+		v, read, err := a.checkUser(ctx, id, budget, failing)
 		if err != nil {
 			return out, err
 		}
@@ -236,8 +243,57 @@ WHERE u.seq > coalesce(c.seq, 0) ORDER BY u.id LIMIT $1`
 // pass costs what changed, not the size of the ledger.
 const auditChanged = `SELECT DISTINCT user_id FROM entries WHERE id >= $1 LIMIT $2`
 
-// candidates returns the users to check: those failing, then those
-// changed since the previous pass (all that are behind, on the first).
+// auditMismatched compares, for a page of users in id order, the projected
+// seq and balance with the user's last entry (one probe of
+// entries_user_seq_key each) and lists the users where they differ, ahead
+// or behind, and the last id compared.
+const auditMismatched = `SELECT u.id, (u.seq, u.balance) IS DISTINCT FROM (coalesce(e.seq, 0), coalesce(e.balance_after, 0))
+FROM users u
+LEFT JOIN LATERAL (
+    SELECT seq, balance_after FROM entries WHERE user_id = u.id ORDER BY seq DESC LIMIT 1) e ON true
+WHERE u.id > $1
+ORDER BY u.id
+LIMIT $2`
+
+// auditPage is how many users one statement of mismatched compares.
+const auditPage = 10_000
+
+// mismatched compares every user's projection with its ledger's head, a
+// page at a time, and returns the users where they differ.
+func (a *Auditor) mismatched(ctx context.Context) ([]int64, error) {
+	var out []int64
+	for after := int64(0); ; {
+		var n int
+		err := a.l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+			rows, err := conn.Query(ctx, auditMismatched, after, auditPage)
+			if err != nil {
+				return err
+			}
+			var (
+				id  int64
+				bad bool
+			)
+			_, err = pgx.ForEachRow(rows, []any{&id, &bad}, func() error {
+				n, after = n+1, id
+				if bad {
+					out = append(out, id)
+				}
+				return nil
+			})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("audit: compare projections: %w", err)
+		}
+		if n < auditPage {
+			return out, nil
+		}
+	}
+}
+
+// candidates returns the users to check: those failing, those whose
+// projection disagrees with their ledger's head, then those changed since
+// the previous pass (all that are behind, on the first).
 func (a *Auditor) candidates(ctx context.Context) ([]int64, error) {
 	a.mu.Lock()
 	cursor := a.cursor
@@ -268,11 +324,15 @@ func (a *Auditor) candidates(ctx context.Context) ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: find changed users: %w", err)
 	}
+	mismatched, err := a.mismatched(ctx)
+	if err != nil {
+		return nil, err
+	}
 	seen := map[int64]bool{}
 	for _, id := range ids {
 		seen[id] = true
 	}
-	for _, id := range changed {
+	for _, id := range slices.Concat(mismatched, changed) {
 		if !seen[id] {
 			ids = append(ids, id)
 		}
@@ -360,7 +420,9 @@ func (a *Auditor) checkUser(ctx context.Context, id int64, budget int, full bool
 		read = int64(len(entries))
 		v.Entries, v.LedgerBalance, v.ChainValid, v.FirstBadSeq = c.n, c.balance, c.chainOK, c.firstBad
 		v.ProjectedBalance = u.Balance
-		complete := c.n >= u.Seq // every entry up to the projection was read
+		// Complete: every entry up to the projection was read, or the end
+		// of the ledger was (a projection ahead of its ledger fails too).
+		complete := c.n >= u.Seq || len(entries) < budget
 		v.OK = c.firstBad == 0 && c.chainOK && (!complete || (u.Balance == c.balance && u.Seq == c.n))
 		if err := tx.Rollback(ctx); err != nil {
 			return err

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/money"
 )
 
 // TestAuditor: a pass checks what changed at bounded cost and leaves a
@@ -65,6 +66,24 @@ UPDATE entries SET amount = -11, balance_after = balance_after - 1 WHERE user_id
 ALTER TABLE entries ENABLE TRIGGER entries_no_update_delete;`)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(pass().Failing) == 2 }, 10*time.Second, time.Millisecond)
+
+	// A projection ahead of its ledger (a balance change with no entry),
+	// of a user with no new entry, is found by the next pass; so is one
+	// behind it.
+	for _, id := range []int64{4, 5} {
+		_, err = l.CreateUser(ctx, ledger.NewUser{ID: id, Balance: 100})
+		require.NoError(t, err)
+	}
+	require.Len(t, pass().Failing, 2)
+	_, err = pool.Exec(ctx, `ALTER TABLE users DISABLE TRIGGER users_match_ledger;
+UPDATE users SET balance = balance + 1000, seq = seq + 1 WHERE id = 4;
+UPDATE users SET balance = 0, seq = 0 WHERE id = 5;
+ALTER TABLE users ENABLE TRIGGER users_match_ledger;`)
+	require.NoError(t, err)
+	p = pass()
+	require.Len(t, p.Failing, 4)
+	require.Equal(t, []int64{4, 5}, []int64{p.Failing[2].UserID, p.Failing[3].UserID})
+	require.Equal(t, money.Cents(1100), p.Failing[2].ProjectedBalance)
 
 	// Metrics see every pass.
 	var seen []int

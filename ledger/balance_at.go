@@ -17,8 +17,8 @@ import (
 type BalanceAt struct {
 	UserID  int64
 	Balance money.Cents
-	// At is the instant asked for.
-	At time.Time
+	// At is the instant asked for; nil asks for the latest entry.
+	At *time.Time
 	// Seq is the last entry at or before At (0 when there is none).
 	Seq int64
 }
@@ -33,13 +33,14 @@ ORDER BY created_at DESC, seq DESC
 LIMIT 1`
 
 // FindBalanceAt returns user id's balance as of at: the balance after the
-// last entry created at or before at, 0 before the first; a zero at means
-// the latest entry. It returns ErrNotFound or ErrUnavailable.
-func (l *Ledger) FindBalanceAt(ctx context.Context, id int64, at time.Time) (BalanceAt, error) {
+// last entry created at or before at, 0 before the first; a nil at asks for
+// the latest entry (every instant, the zero time.Time included, is a real
+// instant). It returns ErrNotFound or ErrUnavailable.
+func (l *Ledger) FindBalanceAt(ctx context.Context, id int64, at *time.Time) (BalanceAt, error) {
 	out := BalanceAt{UserID: id, At: at}
 	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
 		var balance int64
-		err := conn.QueryRow(ctx, entryBalanceAt, id, nullTime(at)).Scan(&balance, &out.Seq)
+		err := conn.QueryRow(ctx, entryBalanceAt, id, at).Scan(&balance, &out.Seq)
 		if errors.Is(err, pgx.ErrNoRows) {
 			exists, err := projection.UserExists(ctx, conn, id)
 			if err != nil {
@@ -54,7 +55,7 @@ func (l *Ledger) FindBalanceAt(ctx context.Context, id int64, at time.Time) (Bal
 		return err
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
-		return BalanceAt{}, fmt.Errorf("balance of user %d at %s: %w", id, at.Format(time.RFC3339Nano), err)
+		return BalanceAt{}, fmt.Errorf("balance of user %d: %w", id, err)
 	}
 	return out, err
 }

@@ -123,10 +123,10 @@ func TestBatchMatchesOneByOne(t *testing.T) {
 	}
 }
 
-// TestBatchFailureFailsOnlyThatBatch forces an error in the middle of a
-// batch: every caller in it gets an error and nothing of it is written,
-// while the change before the batch stands.
-func TestBatchFailureFailsOnlyThatBatch(t *testing.T) {
+// TestBatchIsolatesTheFailingRequest forces a database error on one change
+// in the middle of a batch: that change alone fails, and every other
+// change of the batch gets the answer it would have had on its own.
+func TestBatchIsolatesTheFailingRequest(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := newPool(t, 4)
@@ -143,7 +143,7 @@ CREATE TRIGGER refuse_poison BEFORE INSERT ON entries FOR EACH ROW EXECUTE FUNCT
 		{UserID: 1, Amount: 1, Description: "first, alone"},
 		{UserID: 1, Amount: 2}, {UserID: 1, Amount: -5000}, // accepted, refused
 		{UserID: 1, Amount: 3, Description: "poison"},
-		{UserID: 1, Amount: 4},
+		{UserID: 1, Amount: 4}, {UserID: 1, Amount: -1010},
 	}
 	release := holdRowLock(t, pool, 1)
 	wait := postInOrder(t, l, pool, changes)
@@ -151,18 +151,65 @@ CREATE TRIGGER refuse_poison BEFORE INSERT ON entries FOR EACH ROW EXECUTE FUNCT
 	got := wait()
 
 	require.NoError(t, got[0].err)
-	for i, o := range got[1:] {
-		require.Error(t, o.err, "change %d of the failed batch", i+1)
-		require.Contains(t, o.err.Error(), "poisoned entry")
-	}
+	require.NoError(t, got[1].err)
+	require.ErrorIs(t, got[2].err, ledger.ErrInsufficientFunds)
+	require.ErrorContains(t, got[3].err, "poisoned entry")
+	require.NoError(t, got[4].err)
+	require.Equal(t, money.Cents(1007), got[4].p.User.Balance, "decided as if the poisoned change never came")
+	require.ErrorIs(t, got[5].err, ledger.ErrInsufficientFunds)
 	v, err := l.VerifyUser(ctx, 1)
 	require.NoError(t, err)
 	require.True(t, v.OK)
-	require.Equal(t, int64(2), v.Entries, "the opening and the first change only")
-	require.Equal(t, money.Cents(1001), v.ProjectedBalance)
-	var events int
-	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&events))
-	require.Equal(t, 2, events)
+	require.Equal(t, int64(4), v.Entries, "the opening and three changes")
+	require.Equal(t, money.Cents(1007), v.ProjectedBalance)
+	require.Equal(t, int64(4), count(t, pool, `SELECT count(*) FROM outbox`))
+}
+
+// TestGroupCommitAcrossUsers: requests of several users that wait together
+// go in one transaction, and a refusal of one user's request does not touch
+// the others'.
+func TestGroupCommitAcrossUsers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t, 4)
+	l := ledger.New(pool, ledger.Options{MaxInflight: 1})
+	for id := int64(1); id <= 4; id++ {
+		_, err := l.CreateUser(ctx, ledger.NewUser{ID: id, Balance: 100})
+		require.NoError(t, err)
+	}
+	release := holdRowLock(t, pool, 1)
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	post := func(i int, c ledger.Change) {
+		wg.Go(func() { _, errs[i] = l.PostEntry(ctx, c) })
+	}
+	post(0, ledger.Change{UserID: 1, Amount: 1}) // in flight, waits for the lock
+	waitLockWaiters(t, pool, 1)
+	post(1, ledger.Change{UserID: 2, Amount: 5})
+	post(2, ledger.Change{UserID: 3, Amount: -500}) // refused
+	post(3, ledger.Change{UserID: 4, Amount: -50})
+	post(4, ledger.Change{UserID: 9, Amount: 1}) // no such user
+	wg.Go(func() {
+		_, errs[5] = l.PostTransfer(ctx, ledger.TransferRequest{FromUserID: 3, ToUserID: 2, Amount: 25})
+	})
+	require.Eventually(t, func() bool { return l.Pending(2) == 2 && l.Pending(3) == 2 && l.Pending(9) == 1 }, 10*time.Second, time.Millisecond)
+	release()
+	wg.Wait()
+
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	require.ErrorIs(t, errs[2], ledger.ErrInsufficientFunds)
+	require.NoError(t, errs[3])
+	require.ErrorIs(t, errs[4], ledger.ErrNotFound)
+	require.NoError(t, errs[5])
+	for id, want := range map[int64]int64{1: 101, 2: 130, 3: 75, 4: 50} {
+		require.Equal(t, want, count(t, pool, `SELECT balance FROM users WHERE id = $1`, id), "user %d", id)
+	}
+	require.Equal(t, int64(1), count(t, pool, `SELECT count(DISTINCT created_at) FROM entries WHERE user_id > 1 AND seq > 1`),
+		"the waiting requests of users 2, 3 and 4 went in one transaction")
+	sum, err := l.VerifyAll(ctx, nil)
+	require.NoError(t, err)
+	require.Zero(t, sum.FailedCount)
 }
 
 // TestUserQueueLimit: past the limit of waiting changes, PostEntry fails at

@@ -6,12 +6,17 @@
 // Invariants:
 //   - entries are never updated or deleted (a trigger refuses it);
 //   - per user, seq runs 1, 2, 3… with no gap and balance_after is the
-//     running sum of amounts (the guarded update assigns seq under the user's
+//     running sum of amounts (the write path assigns seq under the user's
 //     row lock; a trigger re-checks both);
+//   - the projection equals the ledger: a user's balance and seq are its
+//     last entry's (a deferred trigger re-checks every written row at
+//     commit);
 //   - hash = SHA-256(prev_hash || canonical encoding of the entry), and the
 //     first entry's prev_hash is 32 zero bytes (see Canonical);
-//   - a change that is refused writes nothing: no entry, no event, no
-//     balance change.
+//   - a request that is refused writes nothing: no entry, no event, no
+//     balance change, for any of its legs. Every write goes through one
+//     path (write.go): lock, decide every request of the batch, then write
+//     what was accepted; groupcommit.go batches the requests.
 //
 // Ledger is the only type the HTTP layer talks to; it maps database failures
 // to ErrUnavailable and never lets a driver error through as a domain error.

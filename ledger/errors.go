@@ -7,18 +7,19 @@ import (
 	"github.com/ledgerd/ledgerd/projection"
 )
 
-// Errors returned by Ledger methods. The projection's errors are the same
-// values, so errors.Is works whichever package reported them.
+// Errors returned by Ledger methods. ErrNotFound and ErrUserExists are the
+// projection's own values, so errors.Is works whichever package reported
+// them.
 var (
 	// ErrNotFound means the user does not exist.
 	ErrNotFound = projection.ErrNotFound
 	// ErrEntryNotFound means no entry has the given id.
 	ErrEntryNotFound = errors.New("entry not found")
 	// ErrInsufficientFunds means the change would take a balance below 0.
-	ErrInsufficientFunds = projection.ErrInsufficientFunds
+	ErrInsufficientFunds = errors.New("insufficient funds")
 	// ErrBalanceLimit means the change would take a balance above
 	// money.MaxBalance.
-	ErrBalanceLimit = projection.ErrBalanceLimit
+	ErrBalanceLimit = errors.New("balance limit exceeded")
 	// ErrUserExists means a user with the requested id already exists.
 	ErrUserExists = projection.ErrExists
 	// ErrBusy means too many changes of the same user are already waiting

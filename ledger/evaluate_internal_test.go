@@ -11,66 +11,141 @@ import (
 	"github.com/ledgerd/ledgerd/projection"
 )
 
-// oneByOne is the model of the guarded UPDATE: each change alone, in order.
-func oneByOne(balance money.Cents, amounts []money.Cents) []error {
-	out := make([]error, len(amounts))
-	for i, a := range amounts {
-		switch next := balance + a; {
-		case next < 0:
-			out[i] = ErrInsufficientFunds
-		case next > money.MaxBalance:
-			out[i] = ErrBalanceLimit
-		default:
-			balance = next
-		}
-	}
-	return out
+// model is the one-by-one model of the write path: each op alone, in
+// order, all its legs or none, against plain balances.
+type model struct {
+	balances map[int64]money.Cents // absent: no such user
 }
 
-// TestEvaluateMatchesOneByOne checks evaluate, the heart of group commit,
-// against the one-by-one model for random batches near both bounds, and
-// that the entries it builds form a valid chain.
+func (m model) apply(o *op) error {
+	next := map[int64]money.Cents{}
+	if o.create != 0 {
+		if _, ok := m.balances[o.create]; ok {
+			return ErrUserExists
+		}
+		next[o.create] = 0
+	}
+	for _, g := range o.legs {
+		if _, ok := m.balances[g.userID]; !ok && g.userID != o.create {
+			return ErrNotFound
+		}
+	}
+	for _, g := range o.legs {
+		b, ok := next[g.userID]
+		if !ok {
+			b = m.balances[g.userID]
+		}
+		switch b += g.draft.Amount; {
+		case b < 0:
+			return ErrInsufficientFunds
+		case b > money.MaxBalance:
+			return ErrBalanceLimit
+		}
+		next[g.userID] = b
+	}
+	for id, b := range next {
+		m.balances[id] = b
+	}
+	return nil
+}
+
+// TestEvaluateMatchesOneByOne checks evaluate, the heart of the write
+// path, against the one-by-one model: random batches over a few users
+// (repeated within a batch), with single changes, two-leg transfers and
+// creations, near both balance bounds and with unknown users. A refused op
+// must leave no trace in the state, and the entries must form valid chains.
 func TestEvaluateMatchesOneByOne(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(7, 11))
 	now := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	amount := func() money.Cents {
+		for {
+			if a := money.Cents(rng.IntN(801) - 400); a != 0 {
+				return a
+			}
+		}
+	}
 	for round := range 500 {
-		start := money.Cents(rng.IntN(1000))
-		if round%2 == 1 {
-			start = money.MaxBalance - money.Cents(rng.IntN(1000))
-		}
-		n := 1 + rng.IntN(64)
-		amounts := make([]money.Cents, n)
-		batch := make([]*request, n)
-		for i := range amounts {
-			for amounts[i] == 0 {
-				amounts[i] = money.Cents(rng.IntN(801) - 400)
+		// Users 1..4 exist, 5 and 6 do not (6 may be created).
+		m := model{balances: map[int64]money.Cents{}}
+		locked := projection.Locked{Users: map[int64]projection.User{}, Now: now}
+		heads := map[int64]chainHead{}
+		for id := int64(1); id <= 4; id++ {
+			b := money.Cents(rng.IntN(1000))
+			if (round+int(id))%2 == 1 {
+				b = money.MaxBalance - money.Cents(rng.IntN(1000))
 			}
-			typ := Deposit
-			if amounts[i] < 0 {
-				typ = Withdrawal
-			}
-			batch[i] = &request{draft: draft{Type: typ, Amount: amounts[i]}}
+			m.balances[id] = b
+			locked.Users[id] = projection.User{ID: id, Balance: b, Seq: 10, UpdatedAt: now.Add(-time.Second)}
+			heads[id] = chainHead{Seq: 10, Hash: Hash{byte(id)}}
 		}
-		u := projection.User{ID: 3, Balance: start, Seq: 10}
-		head := chainHead{Seq: 10, Hash: Hash{1, 2, 3}}
-		got, entries, err := evaluate(u, head, now, batch)
-		require.NoError(t, err)
+		ops := make([]*op, 1+rng.IntN(64))
+		for i := range ops {
+			user := func() int64 { return 1 + rng.Int64N(6) }
+			switch k := rng.IntN(10); {
+			case k < 6:
+				a := amount()
+				ops[i] = &op{legs: []leg{{user(), draft{Type: Deposit, Amount: a}}}}
+			case k < 9:
+				from, to := user(), user()
+				a := money.Cents(1 + rng.IntN(400))
+				ops[i] = &op{legs: []leg{{from, draft{Type: TransferOut, Amount: -a}}, {to, draft{Type: TransferIn, Amount: a}}}}
+			default:
+				ops[i] = &op{create: 6}
+				if rng.IntN(2) == 0 {
+					ops[i].legs = []leg{{6, draft{Type: Opening, Amount: money.Cents(1 + rng.IntN(100))}}}
+				}
+			}
+		}
+		active := make([]bool, len(ops))
+		for i := range active {
+			active[i] = true
+		}
+		out := make([]opResult, len(ops))
+		states := newStates(lockSet(ops), locked, heads)
+		w := evaluate(states, now, ops, active, out)
 
-		want := oneByOne(start, amounts)
-		c := chainCheck{chainOK: true, n: 10, balance: start, prevHash: head.Hash}
-		k := 0
-		for i := range batch {
-			require.ErrorIs(t, got[i].err, want[i], "round %d change %d", round, i)
-			if want[i] != nil {
+		chains := map[int64]*chainCheck{}
+		for id := int64(1); id <= 4; id++ {
+			chains[id] = &chainCheck{chainOK: true, n: 10, balance: m.balances[id], prevHash: heads[id].Hash}
+		}
+		chains[6] = &chainCheck{chainOK: true}
+		var accepted int
+		for i, o := range ops {
+			want := m.apply(o)
+			require.ErrorIs(t, out[i].err, want, "round %d op %d", round, i)
+			if want != nil {
+				require.Empty(t, out[i].entries, "a refused op has no entries")
 				continue
 			}
-			require.Equal(t, entries[k], got[i].posted.Entry)
-			c.add(entries[k])
-			k++
+			require.Len(t, out[i].entries, len(o.legs))
+			for j, e := range out[i].entries {
+				require.Equal(t, o.legs[j].userID, e.UserID)
+				require.Equal(t, e.BalanceAfter, out[i].users[j].Balance)
+				require.Equal(t, e.Seq, out[i].users[j].Seq)
+				require.Equal(t, w.entries[accepted], e, "entries are written in evaluation order")
+				accepted++
+				chains[e.UserID].add(e)
+			}
 		}
-		require.Len(t, entries, k)
-		require.True(t, c.chainOK, "round %d", round)
-		require.Zero(t, c.firstBad, "round %d", round)
+		require.Len(t, w.entries, accepted)
+		for id, c := range chains {
+			require.True(t, c.chainOK, "round %d user %d", round, id)
+			require.Zero(t, c.firstBad, "round %d user %d", round, id)
+		}
+		// The rows to write hold the model's final balances.
+		for _, s := range w.sets {
+			require.Equal(t, m.balances[s.User.ID], s.User.Balance)
+			require.Equal(t, chains[s.User.ID].n, s.User.Seq)
+			require.Equal(t, int64(10), s.PrevSeq)
+		}
+		for _, u := range w.created {
+			require.Equal(t, int64(6), u.ID)
+			require.Equal(t, m.balances[6], u.Balance)
+		}
+		_, created := m.balances[6]
+		require.Equal(t, created, len(w.created) == 1)
+		_, ghost := m.balances[5]
+		require.False(t, ghost)
 	}
 }

@@ -2,9 +2,11 @@ package ledger
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,10 +51,6 @@ func (e *ReplayError) Error() string { return "idempotent replay of a stored ans
 // request. Nothing was executed.
 var ErrIdempotencyConflict = errors.New("idempotency key already used with a different request")
 
-// errKeyTaken means another transaction committed the key first; the
-// stored answer is looked up after this transaction ends.
-var errKeyTaken = errors.New("idempotency key taken")
-
 // decided reports whether err is an outcome stored with a key.
 func decided(err error) bool {
 	return errors.Is(err, ErrInsufficientFunds) || errors.Is(err, ErrBalanceLimit) ||
@@ -86,18 +84,50 @@ func checkKey(ctx context.Context, q interface {
 // keyRef names one key.
 type keyRef struct{ scope, key string }
 
+func (i *Idempotency) ref() keyRef { return keyRef{i.Scope, i.Key} }
+
+// dedupeKeys returns the distinct keys of ops, sorted (so that two
+// transactions claiming overlapping keys take them in the same order), and
+// for each op the index of the earlier op with the same key, or -1: a key
+// repeated within a batch is answered from its first use.
+func dedupeKeys(ops []*op) ([]*Idempotency, []int) {
+	first := map[keyRef]int{}
+	dupOf := make([]int, len(ops))
+	var keys []*Idempotency
+	for i, o := range ops {
+		dupOf[i] = -1
+		if o.idem == nil {
+			continue
+		}
+		if j, ok := first[o.idem.ref()]; ok {
+			dupOf[i] = j
+			continue
+		}
+		first[o.idem.ref()] = i
+		keys = append(keys, o.idem)
+	}
+	slices.SortFunc(keys, func(a, b *Idempotency) int {
+		return cmp.Or(cmp.Compare(a.Scope, b.Scope), cmp.Compare(a.Key, b.Key))
+	})
+	return keys, dupOf
+}
+
 // keyClaim inserts placeholder rows for the keys; a key that another
 // transaction holds makes this statement wait for it, and a key it
 // committed is skipped (not returned).
 const keyClaim = `INSERT INTO idempotency_keys (scope, key, request_hash, status, response)
 SELECT k.scope, k.key, k.hash, 0, ''::bytea
-FROM unnest($1::text[], $2::text[], $3::bytea[]) AS k(scope, key, hash)
+FROM unnest($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY AS k(scope, key, hash, ord)
+ORDER BY k.ord
 ON CONFLICT (scope, key) DO NOTHING
 RETURNING scope, key`
 
-// queueClaim queues the claim of keys; *claimed receives the keys this
-// transaction now holds.
+// queueClaim queues the claim of keys, in their order; claimed receives the
+// keys this transaction now holds.
 func queueClaim(b *pgx.Batch, keys []*Idempotency, claimed map[keyRef]bool) {
+	if len(keys) == 0 {
+		return
+	}
 	scopes, names, hashes := make([]string, len(keys)), make([]string, len(keys)), make([][]byte, len(keys))
 	for i, k := range keys {
 		scopes[i], names[i], hashes[i] = k.Scope, k.Key, k.RequestHash[:]
@@ -141,53 +171,61 @@ func queueDecide(b *pgx.Batch, ds []keyDecision) {
 	b.Queue(keyDecide, scopes, names, statuses, bodies)
 }
 
-// keyed runs fn in a transaction that also claims idem (when not nil) and
-// stores the decided outcome with it. A decided rejection commits the key
-// alone; any other error rolls everything back. A key already used gives a
-// *ReplayError or ErrIdempotencyConflict without running fn.
-func keyed[T any](ctx context.Context, l *Ledger, idem *Idempotency, fn func(ctx context.Context, tx pgx.Tx) (T, error)) (T, error) {
-	var zero T
-	if idem == nil {
-		var res T
-		err := l.withTx(ctx, 1, func(ctx context.Context, tx pgx.Tx) error {
-			var err error
-			res, err = fn(ctx, tx)
-			return err
-		})
-		return res, err
-	}
-	// No look-up before the transaction: claiming the key is its first
-	// statement, and a key already used is answered after it (one round
-	// trip fewer for every first request, which is nearly all of them).
-	var (
-		res      T
-		decision error
-	)
-	err := l.withTx(ctx, 1, func(ctx context.Context, tx pgx.Tx) error {
-		claimed := map[keyRef]bool{}
-		b := &pgx.Batch{}
-		queueClaim(b, []*Idempotency{idem}, claimed)
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return err
+// keyOutcomes returns the answers to store with the keys the active ops
+// claimed (successes and decided refusals), and the keys to release: those
+// of ops that failed without a decision, so that a retry runs afresh.
+func keyOutcomes(ops []*op, active []bool, out []opResult) (decisions []keyDecision, released []*Idempotency) {
+	for i, o := range ops {
+		if !active[i] || o.idem == nil {
+			continue
 		}
-		if !claimed[keyRef{idem.Scope, idem.Key}] {
-			return errKeyTaken
+		switch err := out[i].err; {
+		case err == nil:
+			decisions = append(decisions, keyDecision{o.idem, o.idem.Render(o.result(out[i]), nil)})
+		case decided(err):
+			decisions = append(decisions, keyDecision{o.idem, o.idem.Render(nil, err)})
+		default:
+			released = append(released, o.idem)
 		}
-		res, decision = fn(ctx, tx)
-		if decision != nil && !decided(decision) {
-			return decision
+	}
+	return decisions, released
+}
+
+// answerRepeats answers the ops whose key an earlier op of the batch used:
+// with that op's answer (a *ReplayError), or ErrIdempotencyConflict when
+// the request differs.
+func answerRepeats(ops []*op, dupOf []int, out []opResult) {
+	for i, j := range dupOf {
+		switch {
+		case j < 0:
+		case ops[i].idem.RequestHash != ops[j].idem.RequestHash:
+			out[i].err = ErrIdempotencyConflict
+		case errors.Is(out[j].err, errKeyTaken):
+			out[i].err = errKeyTaken
+		case out[j].err == nil:
+			out[i].err = &ReplayError{Response: ops[j].idem.Render(ops[j].result(out[j]), nil)}
+		case decided(out[j].err):
+			out[i].err = &ReplayError{Response: ops[j].idem.Render(nil, out[j].err)}
+		default:
+			out[i].err = out[j].err
 		}
-		b = &pgx.Batch{}
-		queueDecide(b, []keyDecision{{idem, idem.Render(res, decision)}})
-		return tx.SendBatch(ctx, b).Close()
-	})
-	if errors.Is(err, errKeyTaken) {
-		return zero, l.answerTaken(ctx, idem)
 	}
-	if err != nil {
-		return zero, err
+}
+
+const keyRelease = `DELETE FROM idempotency_keys k
+USING unnest($1::text[], $2::text[]) AS r(scope, key)
+WHERE k.scope = r.scope AND k.key = r.key AND k.status = 0`
+
+// queueRelease queues the removal of claims that stay undecided.
+func queueRelease(b *pgx.Batch, keys []*Idempotency) {
+	if len(keys) == 0 {
+		return
 	}
-	return res, decision
+	scopes, names := make([]string, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		scopes[i], names[i] = k.Scope, k.Key
+	}
+	b.Queue(keyRelease, scopes, names)
 }
 
 // answerTaken answers a request whose key another transaction committed:

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ledgerd/ledgerd/money"
@@ -29,13 +28,16 @@ type Options struct {
 	// TxTimeout bounds one transaction or read, from its first statement to
 	// its commit. Default 10s.
 	TxTimeout time.Duration
-	// MaxBatch is the most changes of one user applied in one transaction
-	// (group commit). 1 turns batching off: every change then takes the
-	// single guarded UPDATE path. Default 512.
+	// MaxBatch is the most requests applied in one transaction (group
+	// commit). 1 turns batching off: every request then has a transaction
+	// of its own. Default 512.
 	MaxBatch int
-	// UserQueueLimit is the most changes of one user that may wait in this
-	// process while a transaction for that user is in flight; past it
-	// PostEntry fails at once with ErrBusy. Default 4096.
+	// MaxInflight is the most write transactions in flight at once; no user
+	// is in two of them. Default 4.
+	MaxInflight int
+	// UserQueueLimit is the most requests of one user that may wait in
+	// this process while a transaction for that user is in flight; past it
+	// a write fails at once with ErrBusy. Default 4096.
 	UserQueueLimit int
 	// Observer, when set, is told of committed entries, write
 	// transactions and retries (the metrics).
@@ -55,6 +57,9 @@ type Observer interface {
 	// TxRetry is called when a transaction is retried after a
 	// serialization failure or a deadlock.
 	TxRetry()
+	// BatchSplit is called when a batch failed with a database error and
+	// is split in two to isolate the request at fault.
+	BatchSplit()
 }
 
 type noObserver struct{}
@@ -62,12 +67,13 @@ type noObserver struct{}
 func (noObserver) EntryPosted(string)         {}
 func (noObserver) WriteTx(time.Duration, int) {}
 func (noObserver) TxRetry()                   {}
+func (noObserver) BatchSplit()                {}
 
 // Ledger is the write path and the reads of the ledger.
 type Ledger struct {
 	pool *pgxpool.Pool
 	opts Options
-	q    queues
+	c    committer
 }
 
 // New returns a Ledger on pool.
@@ -81,13 +87,16 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 512
 	}
+	if opts.MaxInflight <= 0 {
+		opts.MaxInflight = 4
+	}
 	if opts.UserQueueLimit <= 0 {
 		opts.UserQueueLimit = 4096
 	}
 	if opts.Observer == nil {
 		opts.Observer = noObserver{}
 	}
-	return &Ledger{pool: pool, opts: opts, q: queues{users: map[int64]*userQueue{}}}
+	return &Ledger{pool: pool, opts: opts, c: committer{waiting: map[int64]int{}, busy: map[int64]bool{}}}
 }
 
 // Change asks to change one user's balance by Amount (negative for a
@@ -115,12 +124,18 @@ func (c Change) validate() error {
 	return validateText(c.Description, c.Reference)
 }
 
+// validateText checks the text fields of a change: valid UTF-8 (the
+// canonical encoding hashes the bytes the client sent, so nothing may be
+// replaced), no NUL character (PostgreSQL's text cannot hold it), and
+// within the lengths.
 func validateText(description, reference string) error {
-	if !utf8.ValidString(description) || utf8.RuneCountInString(description) > MaxDescriptionLen {
-		return invalid("description", "description must be valid text of at most %d characters", MaxDescriptionLen)
-	}
-	if !utf8.ValidString(reference) || utf8.RuneCountInString(reference) > MaxReferenceLen {
-		return invalid("reference", "reference must be valid text of at most %d characters", MaxReferenceLen)
+	for _, f := range []struct {
+		name, value string
+		max         int
+	}{{"description", description, MaxDescriptionLen}, {"reference", reference, MaxReferenceLen}} {
+		if !utf8.ValidString(f.value) || strings.IndexByte(f.value, 0) >= 0 || utf8.RuneCountInString(f.value) > f.max {
+			return invalid(f.name, "%s must be valid UTF-8 text without NUL characters, of at most %d characters", f.name, f.max)
+		}
 	}
 	return nil
 }
@@ -134,15 +149,15 @@ type Posted struct {
 }
 
 // PostEntry applies c as one ledger entry (a deposit when the amount is
-// positive, a withdrawal when negative): in one transaction, the guarded
-// update of the user's balance, the entry and its outbox event; under load
-// the transaction also carries other changes of the same user (see
-// commit.go), each decided as if applied alone, in arrival order. It
-// returns a *ValidationError, ErrNotFound, ErrInsufficientFunds,
-// ErrBalanceLimit, ErrBusy or ErrUnavailable, and on any error nothing of
-// this change is written. With an idempotency key it may also return a
-// *ReplayError or ErrIdempotencyConflict (nothing executed). When ctx ends first it returns ctx.Err(), and the
-// change may or may not have been applied.
+// positive, a withdrawal when negative): in one transaction, the user's new
+// balance, the entry and its outbox event; under load the transaction also
+// carries other requests (see groupcommit.go), each decided as if applied
+// alone, in arrival order. It returns a *ValidationError, ErrNotFound,
+// ErrInsufficientFunds, ErrBalanceLimit, ErrBusy or ErrUnavailable, and on
+// any error nothing of this change is written. With an idempotency key it
+// may also return a *ReplayError or ErrIdempotencyConflict (nothing
+// executed). When ctx ends first it returns ctx.Err(), and the change may
+// or may not have been applied.
 func (l *Ledger) PostEntry(ctx context.Context, c Change) (Posted, error) {
 	if err := c.validate(); err != nil {
 		return Posted{}, err
@@ -154,11 +169,15 @@ func (l *Ledger) PostEntry(ctx context.Context, c Change) (Posted, error) {
 	if c.Idempotency != nil {
 		d.IdempotencyKey = c.Idempotency.Key
 	}
-	p, err := l.submit(ctx, c.UserID, d, c.Idempotency)
-	if err != nil {
-		return Posted{}, fmt.Errorf("post entry: %w", err)
+	posted := func(r opResult) Posted { return Posted{User: r.users[0], Entry: r.entries[0]} }
+	res := l.submit(ctx, &op{
+		legs: []leg{{c.UserID, d}}, idem: c.Idempotency,
+		result: func(r opResult) any { return posted(r) },
+	})
+	if res.err != nil {
+		return Posted{}, fmt.Errorf("post entry: %w", res.err)
 	}
-	return p, nil
+	return posted(res), nil
 }
 
 // NewUser asks to create a user. ID 0 asks for an assigned id; a positive
@@ -168,6 +187,10 @@ type NewUser struct {
 	Balance     money.Cents
 	Idempotency *Idempotency
 }
+
+// maxAssignAttempts bounds how often CreateUser picks another assigned id
+// when a client took the one it picked, between the pick and the write.
+const maxAssignAttempts = 5
 
 // CreateUser creates a user, with an opening entry (and its event) when the
 // balance is above zero, in one transaction. It returns a *ValidationError,
@@ -185,49 +208,38 @@ func (l *Ledger) CreateUser(ctx context.Context, n NewUser) (projection.User, er
 	if n.Idempotency != nil {
 		d.IdempotencyKey = n.Idempotency.Key
 	}
-	u, err := keyed(ctx, l, n.Idempotency, func(ctx context.Context, tx pgx.Tx) (projection.User, error) {
-		u, err := projection.InsertTx(ctx, tx, n.ID)
-		if err != nil || n.Balance == 0 {
-			return u, err
+	for attempt := 1; ; attempt++ {
+		o := &op{create: n.ID, idem: n.Idempotency, result: func(r opResult) any { return r.users[0] }}
+		if n.ID == 0 {
+			id, err := l.assignID(ctx)
+			if err != nil {
+				return projection.User{}, fmt.Errorf("create user: %w", err)
+			}
+			o.create, o.assigned = id, true
 		}
-		p, err := appendTx(ctx, tx, u.ID, d)
-		return p.User, err
+		if n.Balance > 0 {
+			o.legs = []leg{{o.create, d}}
+		}
+		res := l.submit(ctx, o)
+		if errors.Is(res.err, errIDTaken) && attempt < maxAssignAttempts {
+			continue
+		}
+		if res.err != nil {
+			return projection.User{}, fmt.Errorf("create user: %w", res.err)
+		}
+		return res.users[0], nil
+	}
+}
+
+// assignID picks an id for a user created without one.
+func (l *Ledger) assignID(ctx context.Context) (int64, error) {
+	var id int64
+	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+		var err error
+		id, err = projection.AssignID(ctx, conn)
+		return err
 	})
-	if err != nil {
-		return projection.User{}, fmt.Errorf("create user: %w", err)
-	}
-	if n.Balance > 0 {
-		l.opts.Observer.EntryPosted(string(Opening))
-	}
-	return u, nil
-}
-
-// draft is an entry before the write path has given it its place in the
-// user's chain.
-type draft struct {
-	Type           EntryType
-	Amount         money.Cents
-	TransferID     uuid.NullUUID
-	Description    string
-	Reference      string
-	IdempotencyKey string
-}
-
-// appendTx applies d to user userID inside tx: the guarded balance update,
-// the entry continuing the user's hash chain, and its outbox event, in two
-// round trips. It returns ErrNotFound, ErrInsufficientFunds or
-// ErrBalanceLimit when the guard refuses the change; the caller's
-// transaction must then be rolled back (withTx does).
-func appendTx(ctx context.Context, tx pgx.Tx, userID int64, d draft) (Posted, error) {
-	// Round trip 1 (in appendLegsTx): the guarded update, which takes the
-	// row lock, and the head of the user's chain. The second statement runs
-	// after the first holds the lock, with a fresh snapshot, so it sees the
-	// last committed entry. Round trip 2: the entry and its event.
-	es, us, err := appendLegsTx(ctx, tx, []leg{{userID, d}})
-	if err != nil {
-		return Posted{}, err
-	}
-	return Posted{Entry: es[0], User: us[0]}, nil
+	return id, err
 }
 
 // FindUser returns the user's current state from the projection, or

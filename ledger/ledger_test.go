@@ -120,11 +120,15 @@ func TestBalanceLimit(t *testing.T) {
 	l, pool := newLedger(t)
 	_, err := l.CreateUser(ctx, ledger.NewUser{ID: 1})
 	require.NoError(t, err)
-	// Bring the balance to the maximum by direct deposits of the largest amount.
-	_, err = pool.Exec(ctx, `UPDATE users SET balance = $1 WHERE id = 1`, int64(money.MaxBalance-100))
-	require.NoError(t, err)
-	_, err = l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: 101})
+	// Bring the balance to the maximum by deposits of the largest amount.
+	for range money.MaxBalance / money.MaxAmount {
+		_, err = l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: money.MaxAmount})
+		require.NoError(t, err)
+	}
+	_, err = l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: 1})
 	require.ErrorIs(t, err, ledger.ErrBalanceLimit)
+	_, err = l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: -1})
+	require.NoError(t, err, "a withdrawal at the maximum is fine")
 	_, err = pool.Exec(ctx, `UPDATE users SET balance = $1 WHERE id = 1`, int64(money.MaxBalance)+1)
 	requirePgConstraint(t, err, "users_balance_range")
 	_, err = pool.Exec(ctx, `UPDATE users SET balance = -1 WHERE id = 1`)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,31 +50,6 @@ func queueInsertEntries(b *pgx.Batch, es []Entry) {
 		prevs[i], hashes[i] = e.PrevHash[:], e.Hash[:]
 	}
 	b.Queue(entryInsert, ids, users, seqs, types, amounts, afters, transfers, descs, refs, idems, times, prevs, hashes)
-}
-
-// chainHead is the last entry of a user's chain: seq 0 and the zero hash
-// before the first entry.
-type chainHead struct {
-	Seq  int64
-	Hash Hash
-}
-
-const entryChainHead = `SELECT seq, hash FROM entries WHERE user_id = $1 ORDER BY seq DESC LIMIT 1`
-
-func queueChainHead(b *pgx.Batch, userID int64, out *chainHead) {
-	b.Queue(entryChainHead, userID).QueryRow(func(row pgx.Row) error {
-		var h []byte
-		err := row.Scan(&out.Seq, &h)
-		if errors.Is(err, pgx.ErrNoRows) {
-			*out = chainHead{}
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read chain head: %w", err)
-		}
-		copy(out.Hash[:], h)
-		return nil
-	})
 }
 
 // scanEntry reads one row of entryColumns.
@@ -134,8 +110,8 @@ type EntryFilter struct {
 	// BeforeSeq, when positive, starts the page after the entry with this
 	// seq (keyset pagination: only entries with a smaller seq).
 	BeforeSeq int64
-	// From (inclusive) and To (exclusive) bound created_at; zero is open.
-	From, To time.Time
+	// From (inclusive) and To (exclusive) bound created_at; nil is open.
+	From, To *time.Time
 	// Type, when set, keeps only entries of this type.
 	Type EntryType
 	// Limit is the page size, 1..1000.
@@ -172,13 +148,17 @@ func (l *Ledger) FindEntries(ctx context.Context, f EntryFilter) (EntryPage, err
 	case f.BeforeSeq < 0:
 		return EntryPage{}, invalid("cursor", "cursor is not valid")
 	case f.Type != "" && !f.Type.Valid():
-		return EntryPage{}, invalid("type", "type must be one of %v", EntryTypes)
-	case !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To):
+		names := make([]string, len(EntryTypes))
+		for i, t := range EntryTypes {
+			names[i] = string(t)
+		}
+		return EntryPage{}, invalid("type", "type must be one of %s", strings.Join(names, ", "))
+	case f.From != nil && f.To != nil && !f.From.Before(*f.To):
 		return EntryPage{}, invalid("from", "from must be before to")
 	}
 	var page EntryPage
 	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
-		rows, err := conn.Query(ctx, entryFind, f.UserID, f.BeforeSeq, nullTime(f.From), nullTime(f.To), string(f.Type), f.Limit+1)
+		rows, err := conn.Query(ctx, entryFind, f.UserID, f.BeforeSeq, f.From, f.To, string(f.Type), f.Limit+1)
 		if err != nil {
 			return err
 		}
@@ -207,13 +187,6 @@ func (l *Ledger) FindEntries(ctx context.Context, f EntryFilter) (EntryPage, err
 		return EntryPage{}, fmt.Errorf("find entries of user %d: %w", f.UserID, err)
 	}
 	return page, err
-}
-
-func nullTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
 }
 
 // entryFromColumns builds an entry from its columns as scanned into plain

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -27,6 +28,7 @@ type Metrics struct {
 	writeTx       prometheus.Histogram
 	batchSize     prometheus.Histogram
 	txRetries     prometheus.Counter
+	batchSplits   prometheus.Counter
 
 	published       prometheus.Counter
 	publishFailures *prometheus.CounterVec
@@ -65,9 +67,11 @@ func New() *Metrics {
 	m.writeTx = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "write_transaction_duration_seconds",
 		Help: "Time inside one database write transaction, from begin to commit.", Buckets: latencyBuckets})
 	m.batchSize = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "write_batch_size",
-		Help: "Changes of one user applied in one transaction (group commit).", Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}})
+		Help: "Requests applied in one write transaction (group commit).", Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}})
 	m.txRetries = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "transaction_retries_total",
 		Help: "Write transactions retried after a serialization failure or a deadlock."})
+	m.batchSplits = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "write_batch_splits_total",
+		Help: "Group-commit batches that failed with a database error and were split in two to isolate the request at fault."})
 
 	m.published = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "outbox", Name: "events_published_total",
 		Help: "Events confirmed by the broker and marked published."})
@@ -88,7 +92,7 @@ func New() *Metrics {
 		Help: "Unix time of the auditor's last pass that found no violation."})
 
 	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.httpInFlight, m.entriesPosted, m.rejected,
-		m.writeTx, m.batchSize, m.txRetries, m.published, m.publishFailures, m.publishLag,
+		m.writeTx, m.batchSize, m.txRetries, m.batchSplits, m.published, m.publishFailures, m.publishLag,
 		m.auditUsers, m.auditEntries, m.auditPasses, m.auditViolations, m.auditLastClean} {
 		f(c)
 	}
@@ -106,8 +110,23 @@ func (m *Metrics) Handler() http.Handler {
 // Registry returns the registry, for tests and for extra collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
 
-// ObserveRequest records one answered HTTP request.
+// knownMethods are the method label's values; any other method is "other",
+// so that a client cannot grow the series with methods of its own making.
+var knownMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+	http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+// MethodLabel returns method if it is a known HTTP method, else "other".
+func MethodLabel(method string) string {
+	if slices.Contains(knownMethods, method) {
+		return method
+	}
+	return "other"
+}
+
+// ObserveRequest records one answered HTTP request. The route must be a
+// route pattern (a fixed set), the method is bounded by MethodLabel.
 func (m *Metrics) ObserveRequest(method, route string, status int, d time.Duration) {
+	method = MethodLabel(method)
 	m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
 	m.httpDuration.WithLabelValues(method, route).Observe(d.Seconds())
 }
@@ -131,6 +150,10 @@ func (m *Metrics) WriteTx(d time.Duration, changes int) {
 
 // TxRetry records a retried transaction.
 func (m *Metrics) TxRetry() { m.txRetries.Inc() }
+
+// BatchSplit records a group-commit batch split to isolate a failing
+// request.
+func (m *Metrics) BatchSplit() { m.batchSplits.Inc() }
 
 // EventPublished records one confirmed event and its commit-to-confirm lag.
 func (m *Metrics) EventPublished(lag time.Duration) {

@@ -5,6 +5,10 @@
 // numbered pair. Up is safe to run from several processes at once (the
 // migrate driver holds an advisory lock).
 //
-// Tables and their owners: users (package projection), entries (package
-// ledger), outbox (package outbox).
+// Tables and their owners: users (package projection), entries,
+// idempotency_keys and audit_checkpoints (package ledger), outbox (package
+// outbox). The database holds the ledger's rules as a second guard: CHECK
+// constraints on amounts and balances, the chain trigger and the
+// append-only trigger on entries, and a deferred trigger that makes every
+// written users row equal its ledger's head at commit.
 package migrations

@@ -60,185 +60,144 @@ func UserExists(ctx context.Context, q Querier, id int64) (bool, error) {
 	return ok, nil
 }
 
-const (
-	userInsert = `INSERT INTO users (id, created_at, updated_at) VALUES ($1, now(), now())
-ON CONFLICT (id) DO NOTHING
-RETURNING ` + userColumns
+// userAssign returns an id for a user created without one: the sequence's
+// next value, or, when a client chose that id already, the first free id
+// after it. It reads no more of the users' index than the run of taken ids
+// that follows the sequence, so choosing ids on purpose cannot exhaust it.
+const userAssign = `WITH n AS (SELECT nextval('users_id_seq') AS id)
+SELECT n.id, CASE WHEN NOT EXISTS (SELECT 1 FROM users WHERE id = n.id) THEN n.id ELSE (
+    SELECT u.id + 1 FROM users u
+    WHERE u.id >= n.id AND u.id < 9223372036854775807
+      AND NOT EXISTS (SELECT 1 FROM users v WHERE v.id = u.id + 1)
+    ORDER BY u.id LIMIT 1) END
+FROM n`
 
-	userInsertAssigned = `INSERT INTO users (id, created_at, updated_at) VALUES (nextval('users_id_seq'), now(), now())
-ON CONFLICT (id) DO NOTHING
-RETURNING ` + userColumns
+// userAssignSkip moves the sequence past a run of ids that clients chose.
+const userAssignSkip = `SELECT setval('users_id_seq', $1)`
 
-	// maxAssignAttempts bounds the search for a free id when clients also
-	// choose ids themselves: each attempt skips one id that a client took.
-	maxAssignAttempts = 100
-)
-
-// InsertTx creates a user with a zero balance inside tx. An id of 0 asks for
-// an assigned id (the next free one from a sequence). It returns ErrExists
-// when the chosen id is taken.
-func InsertTx(ctx context.Context, tx pgx.Tx, id int64) (User, error) {
-	if id != 0 {
-		u, err := insertOne(ctx, tx, userInsert, id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return User{}, ErrExists
-		}
-		return u, err
+// AssignID returns an id that no user has now, for a user created without
+// one. The id is not reserved: creating the user can still find it taken by
+// a client that chose it meanwhile (then ask again).
+func AssignID(ctx context.Context, q Querier) (int64, error) {
+	var next int64
+	var free *int64
+	if err := q.QueryRow(ctx, userAssign).Scan(&next, &free); err != nil {
+		return 0, fmt.Errorf("assign user id: %w", err)
 	}
-	for range maxAssignAttempts {
-		u, err := insertOne(ctx, tx, userInsertAssigned)
-		if errors.Is(err, pgx.ErrNoRows) {
-			continue // a client chose this id; take the next one
-		}
-		return u, err
+	if free == nil {
+		return 0, errors.New("assign user id: no free id after the sequence")
 	}
-	return User{}, fmt.Errorf("insert user: no free id after %d attempts", maxAssignAttempts)
-}
-
-func insertOne(ctx context.Context, tx pgx.Tx, sql string, args ...any) (User, error) {
-	rows, err := tx.Query(ctx, sql, args...)
-	if err != nil {
-		return User{}, fmt.Errorf("insert user: %w", err)
-	}
-	u, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByName[User])
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return User{}, fmt.Errorf("insert user: %w", translate(err))
-	}
-	return u, err
-}
-
-// Applied is the outcome of a guarded change.
-type Applied struct {
-	// User is the row after the change.
-	User User
-	// PrevSeq is the seq the row had before the change; the change's entries
-	// are PrevSeq+1 .. User.Seq.
-	PrevSeq int64
-}
-
-// balanceApply is the guarded change: one statement that adds delta to the
-// balance and entries to seq only when the result stays in range. The new
-// updated_at, the time of the change's entries, never goes back: a user's
-// entry times rise with seq, so "the balance at instant T" is the balance
-// after a prefix of the chain. Under READ
-// COMMITTED a concurrent change to the same row makes this statement wait
-// for the row lock and then re-evaluate the guard against the committed
-// balance, so no change can ever be applied against a stale balance. When
-// the guard misses, the second branch reports whether the user exists, so a
-// refusal costs no extra round trip.
-const balanceApply = `WITH applied AS (
-    UPDATE users
-    SET balance = balance + $2, seq = seq + $3, updated_at = greatest(now(), updated_at)
-    WHERE id = $1 AND balance + $2 BETWEEN 0 AND 9000000000000000
-    RETURNING ` + userColumns + `
-)
-SELECT true AS applied, ` + userColumns + ` FROM applied
-UNION ALL
-SELECT false, ` + userColumns + ` FROM users
-WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM applied)`
-
-// QueueApply queues onto b the guarded change of user id's balance by delta,
-// counting entries new ledger entries. Send b inside the caller's
-// transaction; when the batch runs, *out holds the outcome, or the batch
-// reports ErrNotFound, ErrInsufficientFunds (delta < 0) or ErrBalanceLimit
-// (delta > 0) and nothing was changed. The row stays locked until the
-// transaction ends.
-//
-// It queues rather than runs so that the ledger sends the change and the
-// read of the previous entry in one round trip.
-func QueueApply(b *pgx.Batch, id int64, delta money.Cents, entries int64, out *Applied) {
-	b.Queue(balanceApply, id, delta, entries).QueryRow(func(row pgx.Row) error {
-		var applied bool
-		var u User
-		err := row.Scan(&applied, &u.ID, &u.Balance, &u.Seq, &u.CreatedAt, &u.UpdatedAt)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return ErrNotFound
-		case err != nil:
-			return fmt.Errorf("apply balance change: %w", translate(err))
-		case !applied && delta < 0:
-			return ErrInsufficientFunds
-		case !applied:
-			return ErrBalanceLimit
-		}
-		*out = Applied{User: u, PrevSeq: u.Seq - entries}
-		return nil
-	})
-}
-
-// translate turns constraint violations of the users table into package
-// errors, by constraint name.
-func translate(err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.ConstraintName {
-		case "users_balance_range":
-			return fmt.Errorf("%w: %s", ErrBalanceLimit, pgErr.Message)
-		case "users_pkey":
-			return ErrExists
+	if *free != next {
+		if err := q.QueryRow(ctx, userAssignSkip, *free).Scan(new(int64)); err != nil {
+			return 0, fmt.Errorf("assign user id: skip taken ids: %w", err)
 		}
 	}
-	return err
+	return *free, nil
 }
 
-// Locked is a user's row read under its row lock, with the transaction's
-// timestamp.
+// Locked is the state of the rows read under their row locks, with the
+// transaction's timestamp.
 type Locked struct {
-	User User
+	// Users holds the rows that exist, by id.
+	Users map[int64]User
 	// Now is the transaction's timestamp (now()).
 	Now time.Time
 }
 
-// ChangeTime is the time of the changes made under this lock: the
-// transaction's timestamp, or the user's last change time if that is later,
-// so that a user's entry times never go back.
-func (l Locked) ChangeTime() time.Time {
-	if l.User.UpdatedAt.After(l.Now) {
-		return l.User.UpdatedAt
+// ChangeTime is the time of the changes made to u under this lock: the
+// transaction's timestamp, or u's last change time if that is later, so
+// that a user's entry times never go back.
+func (l Locked) ChangeTime(u User) time.Time {
+	if u.UpdatedAt.After(l.Now) {
+		return u.UpdatedAt
 	}
 	return l.Now
 }
 
-const userLock = `SELECT ` + userColumns + `, now() FROM users WHERE id = $1 FOR UPDATE`
+// usersLock locks the rows in id order, so that two transactions that lock
+// overlapping sets never deadlock.
+const usersLock = `SELECT ` + userColumns + ` FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE`
 
-// QueueLock queues onto b the read of user id's row under a row lock (FOR
-// UPDATE), held until the caller's transaction ends. The batch reports
-// ErrNotFound when no such user exists. Used by the ledger's batched path,
-// which evaluates many changes against the locked balance and then writes
-// the result with QueueSet.
-func QueueLock(b *pgx.Batch, id int64, out *Locked) {
-	b.Queue(userLock, id).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(&out.User.ID, &out.User.Balance, &out.User.Seq, &out.User.CreatedAt, &out.User.UpdatedAt, &out.Now)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
+const transactionNow = `SELECT now()`
+
+// QueueLock queues onto b the read of the rows of ids under their row
+// locks (FOR UPDATE, taken in id order and held until the caller's
+// transaction ends). Ids with no row are missing from out.Users. The ledger
+// decides its changes against these rows and writes the outcome with
+// QueueInsert and QueueSet.
+func QueueLock(b *pgx.Batch, ids []int64, out *Locked) {
+	out.Users = make(map[int64]User, len(ids))
+	b.Queue(usersLock, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var u User
+			if err := rows.Scan(&u.ID, &u.Balance, &u.Seq, &u.CreatedAt, &u.UpdatedAt); err != nil {
+				return fmt.Errorf("lock users: %w", err)
+			}
+			out.Users[u.ID] = u
 		}
-		if err != nil {
-			return fmt.Errorf("lock user: %w", err)
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("lock users: %w", err)
+		}
+		return nil
+	})
+	b.Queue(transactionNow).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&out.Now); err != nil {
+			return fmt.Errorf("read transaction time: %w", err)
 		}
 		return nil
 	})
 }
 
-// balanceSet writes the outcome of a batch of changes. The seq guard makes
-// it a no-op, and the batch fail, if the row is not as the batch read it.
-const balanceSet = `UPDATE users SET balance = $2, seq = $3, updated_at = $5
-WHERE id = $1 AND seq = $4
-RETURNING ` + userColumns
+// usersInsert creates users with their state after the transaction's
+// changes. A taken id fails the statement (users_pkey).
+const usersInsert = `INSERT INTO users (id, balance, seq, created_at, updated_at)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[])`
 
-// QueueSet queues onto b the write of user id's new balance, seq and
-// updated_at (the time of the batch's entries, Locked.ChangeTime), which
-// must follow prevSeq (the seq read by QueueLock in the same transaction).
-// *out holds the row after the write. The batch reports an error if the row
-// moved meanwhile, which cannot happen while the lock is held, or if the
-// balance is out of range (the CHECK constraint).
-func QueueSet(b *pgx.Batch, id int64, balance money.Cents, seq, prevSeq int64, at time.Time, out *User) {
-	b.Queue(balanceSet, id, balance, seq, prevSeq, at).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(&out.ID, &out.Balance, &out.Seq, &out.CreatedAt, &out.UpdatedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("set balance of user %d: row is not at seq %d", id, prevSeq)
-		}
-		if err != nil {
-			return fmt.Errorf("set balance: %w", translate(err))
+// QueueInsert queues onto b the creation of users, each with its final
+// balance, seq and times. The batch reports ErrExists when an id is taken.
+func QueueInsert(b *pgx.Batch, users []User) {
+	if len(users) == 0 {
+		return
+	}
+	ids, balances, seqs := make([]int64, len(users)), make([]int64, len(users)), make([]int64, len(users))
+	created, updated := make([]time.Time, len(users)), make([]time.Time, len(users))
+	for i, u := range users {
+		ids[i], balances[i], seqs[i], created[i], updated[i] = u.ID, int64(u.Balance), u.Seq, u.CreatedAt, u.UpdatedAt
+	}
+	b.Queue(usersInsert, ids, balances, seqs, created, updated).Exec(func(pgconn.CommandTag) error { return nil })
+}
+
+// Set is the new state of a row, which must still be at PrevSeq.
+type Set struct {
+	User    User
+	PrevSeq int64
+}
+
+// usersSet writes the outcome of a transaction's changes. The seq guard
+// makes a row that is not as the ledger read it a no-op, which QueueSet
+// reports.
+const usersSet = `UPDATE users u SET balance = s.balance, seq = s.seq, updated_at = s.updated_at
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[])
+    AS s(id, balance, seq, prev_seq, updated_at)
+WHERE u.id = s.id AND u.seq = s.prev_seq`
+
+// QueueSet queues onto b the write of the rows' new balance, seq and
+// updated_at (the time of the changes' entries, Locked.ChangeTime). The
+// batch reports an error if a row moved since QueueLock read it, which
+// cannot happen while the lock is held, or if a balance is out of range
+// (the CHECK constraint).
+func QueueSet(b *pgx.Batch, sets []Set) {
+	if len(sets) == 0 {
+		return
+	}
+	n := len(sets)
+	ids, balances, seqs, prevs, times := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]time.Time, n)
+	for i, s := range sets {
+		ids[i], balances[i], seqs[i], prevs[i], times[i] = s.User.ID, int64(s.User.Balance), s.User.Seq, s.PrevSeq, s.User.UpdatedAt
+	}
+	b.Queue(usersSet, ids, balances, seqs, prevs, times).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() != int64(n) {
+			return fmt.Errorf("set balances: %d of %d rows were not at the seq read under their lock", int64(n)-tag.RowsAffected(), n)
 		}
 		return nil
 	})
@@ -258,6 +217,16 @@ type Change struct {
 	UserID                 int64
 	OldBalance, NewBalance money.Cents
 	OldSeq, NewSeq         int64
+}
+
+// translate turns constraint violations of the users table into package
+// errors, by constraint name.
+func translate(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.ConstraintName == "users_pkey" {
+		return ErrExists
+	}
+	return err
 }
 
 // LockForRebuildTx blocks every write to the users table until tx ends;

@@ -26,6 +26,7 @@ type config struct {
 	ShutdownWait   time.Duration
 	UserQueueLimit int
 	MaxBatch       int
+	MaxInflight    int
 	NoMigrate      bool
 
 	Tokens               []api.Token
@@ -99,7 +100,8 @@ func newFlagSet(name string, cfg *config, lookupEnv func(string) (string, bool),
 	fs.DurationVar(&cfg.DBAcquireWait, "db-acquire-timeout", envDur("DB_ACQUIRE_TIMEOUT", 5*time.Second), "longest wait for a pooled connection before answering 503 (DB_ACQUIRE_TIMEOUT)")
 	fs.DurationVar(&cfg.DBTxTimeout, "db-tx-timeout", envDur("DB_TX_TIMEOUT", 10*time.Second), "longest database transaction or read (DB_TX_TIMEOUT)")
 	fs.IntVar(&cfg.UserQueueLimit, "user-queue-limit", envInt("USER_QUEUE_LIMIT", 4096), "most changes of one user waiting in this process before 429 (USER_QUEUE_LIMIT)")
-	fs.IntVar(&cfg.MaxBatch, "max-batch", envInt("MAX_BATCH", 512), "most changes of one user per transaction; 1 turns group commit off (MAX_BATCH)")
+	fs.IntVar(&cfg.MaxBatch, "max-batch", envInt("MAX_BATCH", 512), "most write requests per transaction; 1 turns group commit off (MAX_BATCH)")
+	fs.IntVar(&cfg.MaxInflight, "max-inflight", envInt("MAX_INFLIGHT", 4), "most write transactions in flight at once (MAX_INFLIGHT)")
 	fs.DurationVar(&cfg.ShutdownWait, "shutdown-timeout", envDur("SHUTDOWN_TIMEOUT", 20*time.Second), "longest wait for in-flight requests at shutdown (SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&cfg.AMQPURL, "amqp-url", env("AMQP_URL", defaultAMQPURL), "RabbitMQ URL (AMQP_URL)")
 	fs.BoolVar(&cfg.RelayEnabled, "relay-enabled", envBool("RELAY_ENABLED", true), "run the event relay inside serve (RELAY_ENABLED)")
@@ -129,8 +131,8 @@ func newFlagSet(name string, cfg *config, lookupEnv func(string) (string, bool),
 		if len(errs) > 0 {
 			return fmt.Errorf("%w: %w", errUsage, errs[0])
 		}
-		if cfg.DBMaxConns <= 0 || cfg.UserQueueLimit <= 0 || cfg.MaxBatch <= 0 {
-			return fmt.Errorf("%w: --db-max-conns, --user-queue-limit and --max-batch must be positive", errUsage)
+		if cfg.DBMaxConns <= 0 || cfg.UserQueueLimit <= 0 || cfg.MaxBatch <= 0 || cfg.MaxInflight <= 0 {
+			return fmt.Errorf("%w: --db-max-conns, --user-queue-limit, --max-batch and --max-inflight must be positive", errUsage)
 		}
 		if _, err := parseLevel(cfg.LogLevel); err != nil {
 			return fmt.Errorf("%w: %w", errUsage, err)

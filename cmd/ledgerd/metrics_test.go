@@ -34,7 +34,7 @@ func servedLedger(t *testing.T) string {
 	cfg := config{
 		DatabaseURL: dbtest.NewURL(t), HTTPAddr: "127.0.0.1:0", LogLevel: "warn", LogFormat: "json",
 		DBMaxConns: 4, DBAcquireWait: 5 * time.Second, DBTxTimeout: 10 * time.Second,
-		ShutdownWait: 10 * time.Second, UserQueueLimit: 4096, MaxBatch: 512, IdempotencyRetention: 24 * time.Hour,
+		ShutdownWait: 10 * time.Second, UserQueueLimit: 4096, MaxBatch: 512, MaxInflight: 4, IdempotencyRetention: 24 * time.Hour,
 		AMQPURL: outboxtest.URL(), RelayEnabled: true, Exchange: exchange, RelayQueue: "",
 		OutboxRetention: time.Hour, AuditEnabled: true, AuditInterval: 100 * time.Millisecond,
 	}

@@ -65,13 +65,13 @@ func TestMigrateCommands(t *testing.T) {
 	var out bytes.Buffer
 	e := env(map[string]string{"DATABASE_URL": url})
 	require.NoError(t, run(context.Background(), []string{"ledgerd", "migrate", "version"}, e, &out, io.Discard))
-	require.Contains(t, out.String(), "schema version 3")
+	require.Contains(t, out.String(), "schema version 4")
 	out.Reset()
-	require.NoError(t, run(context.Background(), []string{"ledgerd", "migrate", "down", "3"}, e, &out, io.Discard))
+	require.NoError(t, run(context.Background(), []string{"ledgerd", "migrate", "down", "4"}, e, &out, io.Discard))
 	require.Contains(t, out.String(), "schema version 0")
 	out.Reset()
 	require.NoError(t, run(context.Background(), []string{"ledgerd", "migrate", "up"}, e, &out, io.Discard))
-	require.Contains(t, out.String(), "schema version 3")
+	require.Contains(t, out.String(), "schema version 4")
 	out.Reset()
 	require.NoError(t, run(context.Background(), []string{"ledgerd", "migrate", "create-db"}, e, &out, io.Discard))
 	require.Contains(t, out.String(), "database exists")
@@ -87,7 +87,7 @@ func TestServeLifecycle(t *testing.T) {
 	cfg := config{
 		DatabaseURL: url, HTTPAddr: "127.0.0.1:0", LogLevel: "info", LogFormat: "json",
 		DBMaxConns: 4, DBAcquireWait: 5 * time.Second, DBTxTimeout: 10 * time.Second,
-		ShutdownWait: 10 * time.Second, UserQueueLimit: 4096, MaxBatch: 512, IdempotencyRetention: 24 * time.Hour,
+		ShutdownWait: 10 * time.Second, UserQueueLimit: 4096, MaxBatch: 512, MaxInflight: 4, IdempotencyRetention: 24 * time.Hour,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -184,7 +184,11 @@ ALTER TABLE entries ENABLE TRIGGER entries_no_update_delete;`)
 	require.Contains(t, out.String(), "firstBadSeq=2")
 	require.Contains(t, out.String(), "verify: FAILED: 3 users, 6 entries, 1 failed")
 
-	_, err = pool.Exec(ctx, `UPDATE users SET balance = 1 WHERE id = 3`)
+	// The database refuses such a row (users_match_ledger); one written
+	// with the guard off is what the rebuild mends.
+	_, err = pool.Exec(ctx, `ALTER TABLE users DISABLE TRIGGER users_match_ledger;
+UPDATE users SET balance = 1 WHERE id = 3;
+ALTER TABLE users ENABLE TRIGGER users_match_ledger`)
 	require.NoError(t, err)
 	out.Reset()
 	require.NoError(t, run(ctx, []string{"ledgerd", "projection", "rebuild"}, e, &out, io.Discard))

@@ -84,7 +84,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 
 	l := ledger.New(pool, ledger.Options{
 		AcquireTimeout: cfg.DBAcquireWait, TxTimeout: cfg.DBTxTimeout,
-		MaxBatch: cfg.MaxBatch, UserQueueLimit: cfg.UserQueueLimit,
+		MaxBatch: cfg.MaxBatch, MaxInflight: cfg.MaxInflight, UserQueueLimit: cfg.UserQueueLimit,
 		OnCommit: notifier.Committed, Observer: m,
 	})
 	if cfg.AuditEnabled {

@@ -1,0 +1,45 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"time"
+)
+
+// queryParams parses the request's query string strictly: a malformed
+// one (a bad percent escape, say) is a 400, not a silently dropped
+// parameter, and so is a parameter given twice, which could mean two
+// things.
+func queryParams(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("the query string is not valid: percent escapes must be %%XX with two hex digits")
+	}
+	for name, vs := range q {
+		if len(vs) > 1 {
+			return nil, badRequest("the query parameter %q is given more than once", truncate(name, 40))
+		}
+	}
+	return q, nil
+}
+
+// rfc3339 is the grammar of an RFC 3339 date-time: Go's parser alone also
+// takes offsets such as +24:00 or +00:60, which RFC 3339 does not.
+var rfc3339 = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$`)
+
+// parseInstant reads the query parameter name as an RFC 3339 instant; nil
+// when it is absent. Every instant is a real one: 0001-01-01T00:00:00Z
+// means that instant, not "not given".
+func parseInstant(q url.Values, name string) (*time.Time, error) {
+	s, ok := q[name]
+	if !ok {
+		return nil, nil
+	}
+	if rfc3339.MatchString(s[0]) {
+		if t, err := time.Parse(time.RFC3339Nano, s[0]); err == nil {
+			return &t, nil
+		}
+	}
+	return nil, badRequest("%s must be an RFC 3339 instant such as 2025-04-01T12:00:00Z", name)
+}

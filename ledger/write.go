@@ -1,0 +1,360 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ledgerd/ledgerd/money"
+	"github.com/ledgerd/ledgerd/outbox"
+	"github.com/ledgerd/ledgerd/projection"
+)
+
+// The one write path. Every request that changes the ledger (a deposit or
+// withdrawal, a transfer, a user's creation) is an op: a set of legs, one
+// balance change of one user each, that is written in full or not at all.
+// One transaction carries a batch of ops (group commit, see
+// groupcommit.go), in three round trips and a commit:
+//
+//  1. claim the ops' idempotency keys, lock the users' rows in id order and
+//     read their chain heads;
+//  2. evaluate: decide each op in arrival order against the running state
+//     of its users, exactly as if the ops were applied one by one; a
+//     refused op changes nothing of that state;
+//  3. write what was accepted, all at once: new users, entries, outbox
+//     rows, the users' new state, and the decided answers of the keys.
+//
+// Nothing is written before every op of the batch is decided, so a refusal
+// can never leave half of an op behind, and the decided refusals are
+// stored with their keys in the same transaction as the accepted ops.
+
+// draft is an entry before the write path has given it its place in the
+// user's chain.
+type draft struct {
+	Type           EntryType
+	Amount         money.Cents
+	TransferID     uuid.NullUUID
+	Description    string
+	Reference      string
+	IdempotencyKey string
+}
+
+// leg is one user's balance change within an op.
+type leg struct {
+	userID int64
+	draft  draft
+}
+
+// op is one client request on the write path.
+type op struct {
+	// create, when not 0, is the id of a user this op creates, before its
+	// legs apply; assigned says the id was picked by AssignID, not by the
+	// client (a taken id is then errIDTaken, and the caller picks another).
+	create   int64
+	assigned bool
+	legs     []leg
+	idem     *Idempotency
+	// result builds the method's typed result from the op's outcome, for
+	// the answer stored with the idempotency key.
+	result func(opResult) any
+
+	ctx   context.Context
+	done  chan opResult // buffered: the committer never blocks on it
+	users []int64       // userIDs(), kept by submit
+}
+
+// userIDs lists the users the op touches, each once.
+func (o *op) userIDs() []int64 {
+	ids := make([]int64, 0, len(o.legs)+1)
+	if o.create != 0 {
+		ids = append(ids, o.create)
+	}
+	for _, g := range o.legs {
+		if !slices.Contains(ids, g.userID) {
+			ids = append(ids, g.userID)
+		}
+	}
+	return ids
+}
+
+// opResult is the outcome of an op.
+type opResult struct {
+	// entries holds one entry per leg, in leg order.
+	entries []Entry
+	// users holds, per leg, the leg's user right after the op; for an op
+	// that only creates a user, that user.
+	users []projection.User
+	err   error
+}
+
+// errIDTaken means an assigned id was taken by a client meanwhile; the op
+// wrote nothing and its key is released.
+var errIDTaken = errors.New("assigned user id taken meanwhile")
+
+// errKeyTaken means another transaction committed the op's key first; the
+// stored answer is looked up after this transaction ends.
+var errKeyTaken = errors.New("idempotency key taken")
+
+// writeTx runs the batch's ops inside tx and returns each op's outcome. An
+// error means the transaction must be rolled back and no outcome holds.
+func writeTx(ctx context.Context, tx pgx.Tx, ops []*op) ([]opResult, error) {
+	out := make([]opResult, len(ops))
+	keys, dupOf := dedupeKeys(ops)
+
+	// Round trip 1: the keys first (a claim may wait for a concurrent
+	// holder, and holds no row lock then), the rows, the chain heads. The
+	// heads are read by a statement that starts after the lock is held, so
+	// under READ COMMITTED it sees the last committed entry.
+	var (
+		ids     = lockSet(ops)
+		claimed = map[keyRef]bool{}
+		locked  projection.Locked
+		heads   = map[int64]chainHead{}
+	)
+	b := &pgx.Batch{}
+	queueClaim(b, keys, claimed)
+	projection.QueueLock(b, ids, &locked)
+	queueChainHeads(b, ids, heads)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, err
+	}
+
+	active := make([]bool, len(ops))
+	for i, o := range ops {
+		switch {
+		case dupOf[i] >= 0:
+		case o.idem != nil && !claimed[o.idem.ref()]:
+			out[i].err = errKeyTaken
+		default:
+			active[i] = true
+		}
+	}
+	states := newStates(ids, locked, heads)
+	w := evaluate(states, locked.Now, ops, active, out)
+
+	// Round trip 2: every write at once.
+	b = &pgx.Batch{}
+	if err := w.queue(b); err != nil {
+		return nil, err
+	}
+	decisions, released := keyOutcomes(ops, active, out)
+	queueDecide(b, decisions)
+	queueRelease(b, released)
+	if b.Len() > 0 {
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return nil, err
+		}
+	}
+	answerRepeats(ops, dupOf, out)
+	return out, nil
+}
+
+// lockSet lists every user of the ops, each once, in id order.
+func lockSet(ops []*op) []int64 {
+	var ids []int64
+	for _, o := range ops {
+		ids = append(ids, o.userIDs()...)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// userState is one user's running state while a batch is evaluated.
+type userState struct {
+	user    projection.User
+	head    Hash
+	prevSeq int64     // the seq read under the lock
+	at      time.Time // the time of this transaction's entries of the user
+	exists  bool
+	created bool // created by this transaction
+	changed bool
+	broken  error // the projection disagrees with the ledger
+}
+
+func newStates(ids []int64, locked projection.Locked, heads map[int64]chainHead) map[int64]*userState {
+	states := make(map[int64]*userState, len(ids))
+	for _, id := range ids {
+		u, ok := locked.Users[id]
+		if !ok {
+			states[id] = &userState{user: projection.User{ID: id}}
+			continue
+		}
+		h := heads[id]
+		s := &userState{user: u, head: h.Hash, prevSeq: u.Seq, at: locked.ChangeTime(u), exists: true}
+		if h.Seq != u.Seq {
+			s.broken = fmt.Errorf("user %d: projection is at seq %d but the ledger at %d", id, u.Seq, h.Seq)
+		}
+		states[id] = s
+	}
+	return states
+}
+
+// writes is what a batch's accepted ops write.
+type writes struct {
+	created []projection.User
+	entries []Entry
+	sets    []projection.Set
+}
+
+// evaluate decides each active op in order against the running state of its
+// users and records its outcome in out. An op is accepted only when every
+// leg is: a refused op leaves the state as it found it.
+func evaluate(states map[int64]*userState, now time.Time, ops []*op, active []bool, out []opResult) writes {
+	var w writes
+	for i, o := range ops {
+		if !active[i] {
+			continue
+		}
+		touched, res := evaluateOp(states, now, o)
+		out[i] = res
+		if res.err != nil {
+			continue
+		}
+		for id, s := range touched {
+			*states[id] = *s
+		}
+		w.entries = append(w.entries, res.entries...)
+	}
+	ids := make([]int64, 0, len(states))
+	for id := range states {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		switch s := states[id]; {
+		case s.created:
+			w.created = append(w.created, s.user)
+		case s.changed:
+			w.sets = append(w.sets, projection.Set{User: s.user, PrevSeq: s.prevSeq})
+		}
+	}
+	return w
+}
+
+// evaluateOp decides one op on copies of its users' states. It returns
+// the copies to keep when the op is accepted, and the op's outcome.
+func evaluateOp(states map[int64]*userState, now time.Time, o *op) (map[int64]*userState, opResult) {
+	touched := make(map[int64]*userState, len(o.legs)+1)
+	get := func(id int64) *userState {
+		if s, ok := touched[id]; ok {
+			return s
+		}
+		c := *states[id]
+		touched[id] = &c
+		return &c
+	}
+	var res opResult
+	if o.create != 0 {
+		s := get(o.create)
+		switch {
+		case s.exists && o.assigned:
+			return nil, opResult{err: errIDTaken}
+		case s.exists:
+			return nil, opResult{err: ErrUserExists}
+		}
+		s.exists, s.created, s.at = true, true, now
+		s.user = projection.User{ID: o.create, CreatedAt: now, UpdatedAt: now}
+		if len(o.legs) == 0 {
+			res.users = []projection.User{s.user}
+		}
+	}
+	// Every user must exist before any amount is looked at: a request that
+	// names an unknown user is not found, whatever its amounts.
+	for _, g := range o.legs {
+		s := get(g.userID)
+		refusal := s.broken
+		if refusal == nil && !s.exists {
+			refusal = ErrNotFound
+		}
+		if refusal != nil {
+			return nil, opResult{err: refusal}
+		}
+	}
+	for _, g := range o.legs {
+		s := get(g.userID)
+		next := s.user.Balance + g.draft.Amount // |amount| ≤ MaxAmount: no overflow
+		switch {
+		case next < 0:
+			return nil, opResult{err: ErrInsufficientFunds}
+		case next > money.MaxBalance:
+			return nil, opResult{err: ErrBalanceLimit}
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, opResult{err: fmt.Errorf("new entry id: %w", err)}
+		}
+		e := Entry{
+			ID: id, UserID: g.userID, Seq: s.user.Seq + 1, Type: g.draft.Type, Amount: g.draft.Amount,
+			BalanceAfter: next, TransferID: g.draft.TransferID,
+			Description: g.draft.Description, Reference: g.draft.Reference,
+			IdempotencyKey: g.draft.IdempotencyKey, CreatedAt: s.at, PrevHash: s.head,
+		}
+		e.Hash = e.ComputeHash()
+		s.user.Balance, s.user.Seq, s.user.UpdatedAt, s.head, s.changed = next, e.Seq, s.at, e.Hash, true
+		res.entries = append(res.entries, e)
+		res.users = append(res.users, s.user)
+	}
+	return touched, res
+}
+
+// queue queues the writes onto b, in the order the constraints need: users
+// before their entries, entries before the rows that count them.
+func (w writes) queue(b *pgx.Batch) error {
+	projection.QueueInsert(b, w.created)
+	if len(w.entries) == 0 {
+		projection.QueueSet(b, w.sets)
+		return nil
+	}
+	msgs := make([]outbox.Message, len(w.entries))
+	for i, e := range w.entries {
+		var err error
+		if msgs[i], err = newEvent(e); err != nil {
+			return err
+		}
+	}
+	queueInsertEntries(b, w.entries)
+	if err := outbox.QueueEnqueue(b, msgs); err != nil {
+		return err
+	}
+	projection.QueueSet(b, w.sets)
+	return nil
+}
+
+const entryChainHeads = `SELECT u.id, e.seq, e.hash FROM unnest($1::bigint[]) AS u(id)
+CROSS JOIN LATERAL (
+    SELECT seq, hash FROM entries WHERE user_id = u.id ORDER BY seq DESC LIMIT 1) e`
+
+// chainHead is the last entry of a user's chain: seq 0 and the zero hash
+// before the first entry.
+type chainHead struct {
+	Seq  int64
+	Hash Hash
+}
+
+// queueChainHeads queues the read of the users' chain heads into out; a
+// user without entries is left out.
+func queueChainHeads(b *pgx.Batch, ids []int64, out map[int64]chainHead) {
+	b.Queue(entryChainHeads, ids).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var (
+				id int64
+				h  chainHead
+				hb []byte
+			)
+			if err := rows.Scan(&id, &h.Seq, &hb); err != nil {
+				return fmt.Errorf("read chain heads: %w", err)
+			}
+			copy(h.Hash[:], hb)
+			out[id] = h
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read chain heads: %w", err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,2 @@
+DROP TRIGGER IF EXISTS users_match_ledger ON users;
+DROP FUNCTION IF EXISTS users_match_ledger();
