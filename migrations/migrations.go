@@ -18,6 +18,19 @@ var files embed.FS
 // FS returns the embedded migration files.
 func FS() embed.FS { return files }
 
+// Latest returns the version of the newest embedded migration.
+func Latest() uint {
+	entries, _ := files.ReadDir(".") // embedded: cannot fail
+	var latest uint
+	for _, e := range entries {
+		var v uint
+		if _, err := fmt.Sscanf(e.Name(), "%d_", &v); err == nil && v > latest {
+			latest = v
+		}
+	}
+	return latest
+}
+
 // Migrator applies the embedded migrations to one database.
 type Migrator struct {
 	m *migrate.Migrate

@@ -98,9 +98,9 @@ lt trivial-spread http://127.0.0.1:3999 -scenario spread -duration "$DUR" -n 100
 lt trivial-hot http://127.0.0.1:3999 -scenario hot
 
 # (c) and (d) ledgerd -----------------------------------------------------
-start_ledgerd() { # name max_batch
+start_ledgerd() { # name max_batch max_inflight
   fresh_db
-  DATABASE_URL=$DBURL HTTP_ADDR=127.0.0.1:3998 MAX_BATCH=$2 AMQP_EXCHANGE=$EXCHANGE RELAY_QUEUE= \
+  DATABASE_URL=$DBURL HTTP_ADDR=127.0.0.1:3998 MAX_BATCH=$2 MAX_INFLIGHT=${3:-4} AMQP_EXCHANGE=$EXCHANGE RELAY_QUEUE= \
     LOG_LEVEL=error bin/ledgerd serve --no-migrate > "$OUT/$1.log" 2>&1 &
   LEDGERD_PID=$!
   PIDS+=($LEDGERD_PID)
@@ -110,7 +110,9 @@ start_ledgerd() { # name max_batch
 stop_ledgerd() { kill "$LEDGERD_PID"; wait "$LEDGERD_PID" 2>/dev/null || true; }
 rss() { awk '/VmHWM/ {print $2}' "/proc/$LEDGERD_PID/status"; }
 
-start_ledgerd unbatched 1
+# Group commit off: one request per transaction, as many transactions in
+# flight as pgbench has clients.
+start_ledgerd unbatched 1 "$CLIENTS"
 lt unbatched-hot http://127.0.0.1:3998 -scenario hot
 lt unbatched-hot-sustained http://127.0.0.1:3998 -scenario hot-sustained -duration "$DUR"
 lt unbatched-spread http://127.0.0.1:3998 -scenario spread -duration "$DUR" -n 100000000

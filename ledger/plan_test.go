@@ -1,0 +1,122 @@
+package ledger_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/migrations/dbtest"
+	"github.com/ledgerd/ledgerd/money"
+)
+
+// planCollector is a pool whose sessions log, as notices, the plan of every
+// statement they run, nested ones too (the triggers' queries): PostgreSQL's
+// auto_explain at log level NOTICE.
+type planCollector struct {
+	mu    sync.Mutex
+	plans []string
+}
+
+func (c *planCollector) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.plans
+	c.plans = nil
+	return out
+}
+
+func newExplainingPool(t *testing.T, url string) (*pgxpool.Pool, *planCollector) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	require.NoError(t, err)
+	c := &planCollector{}
+	cfg.MaxConns = 4
+	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		if strings.Contains(n.Message, "Query Text:") {
+			c.mu.Lock()
+			c.plans = append(c.plans, n.Message)
+			c.mu.Unlock()
+		}
+	}
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, `LOAD 'auto_explain';
+SET auto_explain.log_min_duration = 0;
+SET auto_explain.log_nested_statements = on;
+SET auto_explain.log_level = notice;`)
+		return err
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool, c
+}
+
+// TestWritePathPlansAreFlatInHistory: every statement the write path runs
+// on entries, the triggers' included, reaches a user's history through a
+// one-row probe of entries_user_seq_key, whatever the history's length and
+// whether or not the table has statistics; none scans the user's entries.
+func TestWritePathPlansAreFlatInHistory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewURL(t)
+	pool, plans := newExplainingPool(t, url)
+	l := ledger.New(pool, ledger.Options{})
+	_, err := l.CreateUser(ctx, ledger.NewUser{ID: 1, Balance: 1})
+	require.NoError(t, err)
+
+	// A long history for user 1, written in SQL for speed: a valid chain
+	// of links (the hashes are not canonical, which the write path does not
+	// recompute), with the projection moved in the same transaction.
+	const history = 200_000
+	var openingHash []byte
+	require.NoError(t, pool.QueryRow(ctx, `SELECT hash FROM entries WHERE user_id = 1 AND seq = 1`).Scan(&openingHash))
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `
+INSERT INTO entries (id, user_id, seq, type, amount, balance_after, created_at, prev_hash, hash)
+SELECT gen_random_uuid(), 1, s, 'deposit', 1, s, now(),
+    CASE WHEN s = 2 THEN $2::bytea ELSE sha256(int8send(s - 1)) END, sha256(int8send(s))
+FROM generate_series(2, $1::bigint) s`, history, openingHash)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `UPDATE users SET balance = $1, seq = $1 WHERE id = 1`, history)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+
+	check := func(when string) {
+		plans.take()
+		var wg sync.WaitGroup
+		for i := range 20 { // a lone change, then batches of the ones that waited
+			wg.Go(func() {
+				_, err := l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: 1 + money.Cents(i%3)})
+				assert.NoError(t, err)
+			})
+		}
+		wg.Wait()
+		got := plans.take()
+		require.NotEmpty(t, got, "auto_explain logged the plans")
+		var probes int
+		for _, p := range got {
+			if !strings.Contains(p, "entries") {
+				continue
+			}
+			require.NotContains(t, p, "Seq Scan on entries", "%s: %s", when, p)
+			require.NotContains(t, p, "entries_user_created_idx", "%s: %s", when, p)
+			if strings.Contains(p, "entries_user_seq_key") {
+				probes++
+			}
+		}
+		require.Positive(t, probes, "%s: the history is reached through entries_user_seq_key", when)
+	}
+	check("without statistics")
+	_, err = pool.Exec(ctx, `ANALYZE entries`)
+	require.NoError(t, err)
+	check("with statistics")
+}
