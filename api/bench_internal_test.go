@@ -18,8 +18,8 @@ func BenchmarkRenderBalanceUpdated(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if r := renderBalanceUpdated(p, nil); r.Status != http.StatusOK {
-			b.Fatal(r.Status)
+		if r := renderBalanceUpdated(p); r.Code != http.StatusOK {
+			b.Fatal(r.Code)
 		}
 	}
 }

@@ -83,8 +83,8 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		st.err = err
 	}
 	resp := renderError(err)
-	if resp.Status >= 500 {
-		loggerFrom(r.Context()).ErrorContext(r.Context(), "request failed", "err", err, "status", resp.Status, "request_id", requestID(r.Context()))
+	if resp.Code >= 500 {
+		loggerFrom(r.Context()).ErrorContext(r.Context(), "request failed", "err", err, "status", resp.Code, "request_id", requestID(r.Context()))
 	}
 	writeResponse(w, resp)
 }

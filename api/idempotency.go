@@ -15,8 +15,10 @@ const IdempotencyHeader = "Idempotency-Key"
 // idempotency reads the request's Idempotency-Key. It returns nil without
 // one, and a 400 for a key that is not 1..255 printable ASCII characters.
 // The key is scoped to the caller (its token when auth is on) and tied to
-// the request's method, path and body.
-func idempotency(r *http.Request, body []byte, render func(any, error) ledger.Response) (*ledger.Idempotency, error) {
+// the request's method, path and body; the answer stored with it is the
+// one the handler sends: render's for a success, the error envelope for a
+// decided rejection.
+func idempotency[T any](r *http.Request, body []byte, render func(T) ledger.Answer) (*ledger.Idempotency[T], error) {
 	vals := r.Header.Values(IdempotencyHeader)
 	if len(vals) == 0 {
 		return nil, nil
@@ -31,7 +33,13 @@ func idempotency(r *http.Request, body []byte, render func(any, error) ledger.Re
 	h.Write([]byte(r.URL.Path))
 	h.Write([]byte{0})
 	h.Write(body)
-	idem := &ledger.Idempotency{Scope: principalFrom(r.Context()).Scope, Key: key, Render: render}
+	idem := &ledger.Idempotency[T]{Scope: principalFrom(r.Context()).Scope, Key: key,
+		AnswerFunc: func(result T, err error) ledger.Answer {
+			if err != nil {
+				return renderError(err)
+			}
+			return render(result)
+		}}
 	copy(idem.RequestHash[:], h.Sum(nil))
 	return idem, nil
 }

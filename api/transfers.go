@@ -27,11 +27,7 @@ type transferData struct {
 	CreatedAt  string          `json:"createdAt"`
 }
 
-func renderTransfer(result any, err error) ledger.Response {
-	if err != nil {
-		return renderError(err)
-	}
-	t := result.(ledger.Transfer)
+func renderTransfer(t ledger.Transfer) ledger.Answer {
 	return renderData(http.StatusCreated, transferData{
 		ID: t.ID.String(), FromUserID: t.FromUserID, ToUserID: t.ToUserID, Amount: t.Amount,
 		Entries: t.Entries, CreatedAt: ledger.FormatTime(t.CreatedAt),

@@ -48,11 +48,8 @@ type createUserRequest struct {
 }
 
 // renderUserCreated renders POST /api/users's answer.
-func renderUserCreated(result any, err error) ledger.Response {
-	if err != nil {
-		return renderError(err)
-	}
-	return renderData(http.StatusCreated, newUserData(result.(projection.User)), "User created successfully")
+func renderUserCreated(u projection.User) ledger.Answer {
+	return renderData(http.StatusCreated, newUserData(u), "User created successfully")
 }
 
 func handleCreateUser(l *ledger.Ledger) http.HandlerFunc {
@@ -87,12 +84,12 @@ func handleCreateUser(l *ledger.Ledger) http.HandlerFunc {
 		u, err := l.CreateUser(r.Context(), n)
 		if err == nil {
 			w.Header().Set("Location", "/api/users/"+strconv.FormatInt(u.ID, 10))
-		} else if replay, ok := asReplay(err); ok && replay.Response.Status == http.StatusCreated {
+		} else if replay, ok := asReplay(err); ok && replay.Answer.Code == http.StatusCreated {
 			// A replayed creation points at the user it created.
 			var stored struct {
 				Data struct{ ID int64 } `json:"data"`
 			}
-			if json.Unmarshal(replay.Response.Body, &stored) == nil && stored.Data.ID > 0 {
+			if json.Unmarshal(replay.Answer.Body, &stored) == nil && stored.Data.ID > 0 {
 				w.Header().Set("Location", "/api/users/"+strconv.FormatInt(stored.Data.ID, 10))
 			}
 		}
@@ -120,11 +117,7 @@ type entryRef struct {
 }
 
 // renderBalanceUpdated renders PUT /api/users/{id}/balance's answer.
-func renderBalanceUpdated(result any, err error) ledger.Response {
-	if err != nil {
-		return renderError(err)
-	}
-	p := result.(ledger.Posted)
+func renderBalanceUpdated(p ledger.Posted) ledger.Answer {
 	return renderData(http.StatusOK, balanceData{
 		ID: p.User.ID, Balance: p.User.Balance, UpdatedAt: ledger.FormatTime(p.User.UpdatedAt),
 		Entry: entryRef{ID: p.Entry.ID.String(), Seq: p.Entry.Seq},

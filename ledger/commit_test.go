@@ -241,13 +241,12 @@ func TestUserQueueLimit(t *testing.T) {
 
 // keyFor is an Idempotency for tests: the request hash stands for the
 // amount, and the stored answer names the outcome.
-func keyFor(key string, amount money.Cents) *ledger.Idempotency {
-	idem := &ledger.Idempotency{Key: key, Render: func(res any, err error) ledger.Response {
+func keyFor(key string, amount money.Cents) *ledger.Idempotency[ledger.Posted] {
+	idem := &ledger.Idempotency[ledger.Posted]{Key: key, AnswerFunc: func(p ledger.Posted, err error) ledger.Answer {
 		if err != nil {
-			return ledger.Response{Status: 400, Body: []byte(err.Error())}
+			return ledger.Answer{Code: 400, Body: []byte(err.Error())}
 		}
-		p := res.(ledger.Posted)
-		return ledger.Response{Status: 200, Body: []byte(fmt.Sprintf("seq %d balance %s", p.Entry.Seq, p.Entry.BalanceAfter))}
+		return ledger.Answer{Code: 200, Body: fmt.Appendf(nil, "seq %d balance %s", p.Entry.Seq, p.Entry.BalanceAfter)}
 	}}
 	idem.RequestHash[0] = byte(amount)
 	idem.RequestHash[1] = byte(amount >> 8)
@@ -284,12 +283,12 @@ func TestBatchDuplicateKeys(t *testing.T) {
 	require.Equal(t, money.Cents(71), got[1].p.Entry.BalanceAfter) // 100 + 1 - 30
 	var replay *ledger.ReplayError
 	require.ErrorAs(t, got[2].err, &replay)
-	require.Equal(t, 200, replay.Response.Status)
-	require.Equal(t, "seq 3 balance 0.71", string(replay.Response.Body))
+	require.Equal(t, 200, replay.Answer.Code)
+	require.Equal(t, "seq 3 balance 0.71", string(replay.Answer.Body))
 	require.ErrorIs(t, got[3].err, ledger.ErrIdempotencyConflict)
 	require.ErrorIs(t, got[4].err, ledger.ErrInsufficientFunds)
 	require.ErrorAs(t, got[5].err, &replay)
-	require.Equal(t, 400, replay.Response.Status)
+	require.Equal(t, 400, replay.Answer.Code)
 	require.NoError(t, got[6].err)
 	require.Equal(t, money.Cents(41), got[6].p.Entry.BalanceAfter, "one -30 for key a, one unkeyed")
 	require.Equal(t, int64(4), count(t, pool, `SELECT count(*) FROM entries`))

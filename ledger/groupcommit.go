@@ -179,7 +179,7 @@ func (l *Ledger) commit(batch []*op) {
 		if errors.Is(res.err, errKeyTaken) {
 			// Another transaction committed this key first: answer with
 			// what it stored.
-			res = opResult{err: l.answerTaken(ctx, o.idem)}
+			res = opResult{err: l.answerTaken(ctx, o.claim)}
 		}
 		for _, e := range res.entries {
 			if res.err == nil {

@@ -13,12 +13,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Idempotency ties a write to an Idempotency-Key. The write's decided
-// outcome is stored with the key in the write's own transaction: a success,
-// or a decided rejection (ErrInsufficientFunds, ErrBalanceLimit,
-// ErrNotFound, ErrUserExists). Failures that decide nothing (ErrBusy,
-// ErrUnavailable, any other error) store nothing, so a retry runs afresh.
-type Idempotency struct {
+// Idempotency ties a write whose result is a T to an Idempotency-Key. The
+// write's decided outcome is stored with the key in the write's own
+// transaction, as the Answer that AnswerFunc makes of it: a success, or a
+// decided rejection (ErrInsufficientFunds, ErrBalanceLimit, ErrNotFound,
+// ErrUserExists). Failures that decide nothing (ErrBusy, ErrUnavailable,
+// any other error) store nothing, so a retry runs afresh.
+type Idempotency[T any] struct {
 	// Scope separates clients (the token's identity when auth is on).
 	Scope string
 	// Key is the client's Idempotency-Key: 1..255 printable ASCII.
@@ -26,23 +27,25 @@ type Idempotency struct {
 	// RequestHash identifies the request (method, path, body): the same key
 	// with another request is ErrIdempotencyConflict.
 	RequestHash [32]byte
-	// Render turns the decided outcome into the answer to store: result is
-	// the method's result (Posted, projection.User or Transfer) when err is
-	// nil. It runs inside the transaction, so it must be quick and pure.
-	Render func(result any, err error) Response
+	// AnswerFunc turns the decided outcome into the answer to store: the
+	// method's result when err is nil, else the decided rejection. It runs
+	// inside the transaction, so it must be quick and pure.
+	AnswerFunc func(result T, err error) Answer
 }
 
-// Response is a stored answer.
-type Response struct {
-	Status int
-	Body   []byte
+// Answer is what is stored with a key and handed back on a replay. Its
+// meaning is the caller's (the API stores an HTTP status and body); the
+// ledger only keeps it.
+type Answer struct {
+	Code int
+	Body []byte
 }
 
 // ReplayError is returned when the key was already used with the same
-// request: Response is the answer stored then, to be sent again. Nothing
-// was executed.
+// request: Answer is the answer stored then, to be given again. Nothing was
+// executed.
 type ReplayError struct {
-	Response Response
+	Answer Answer
 }
 
 func (e *ReplayError) Error() string { return "idempotent replay of a stored answer" }
@@ -64,50 +67,73 @@ WHERE scope = $1 AND key = $2 AND status <> 0`
 // was used with the same request, ErrIdempotencyConflict otherwise.
 func checkKey(ctx context.Context, q interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}, idem *Idempotency) error {
+}, c *claim) error {
 	var (
-		hash []byte
-		resp Response
+		hash   []byte
+		answer Answer
 	)
-	err := q.QueryRow(ctx, keyFind, idem.Scope, idem.Key).Scan(&hash, &resp.Status, &resp.Body)
+	err := q.QueryRow(ctx, keyFind, c.scope, c.key).Scan(&hash, &answer.Code, &answer.Body)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil
 	case err != nil:
 		return fmt.Errorf("look up idempotency key: %w", err)
-	case !bytes.Equal(hash, idem.RequestHash[:]):
+	case !bytes.Equal(hash, c.requestHash[:]):
 		return ErrIdempotencyConflict
 	}
-	return &ReplayError{Response: resp}
+	return &ReplayError{Answer: answer}
 }
 
 // keyRef names one key.
 type keyRef struct{ scope, key string }
 
-func (i *Idempotency) ref() keyRef { return keyRef{i.Scope, i.Key} }
+// claim is an op's key, without the result type: what the write path
+// claims, and how it makes the answer to store.
+type claim struct {
+	scope, key  string
+	requestHash [32]byte
+	answer      func(opResult) Answer
+}
+
+func (c *claim) ref() keyRef { return keyRef{c.scope, c.key} }
+
+// claimOf returns the claim of idem for an op whose result result makes of
+// its outcome, or nil without a key.
+func claimOf[T any](idem *Idempotency[T], result func(opResult) T) *claim {
+	if idem == nil {
+		return nil
+	}
+	return &claim{scope: idem.Scope, key: idem.Key, requestHash: idem.RequestHash, answer: func(r opResult) Answer {
+		if r.err != nil {
+			var zero T
+			return idem.AnswerFunc(zero, r.err)
+		}
+		return idem.AnswerFunc(result(r), nil)
+	}}
+}
 
 // dedupeKeys returns the distinct keys of ops, sorted (so that two
 // transactions claiming overlapping keys take them in the same order), and
 // for each op the index of the earlier op with the same key, or -1: a key
 // repeated within a batch is answered from its first use.
-func dedupeKeys(ops []*op) ([]*Idempotency, []int) {
+func dedupeKeys(ops []*op) ([]*claim, []int) {
 	first := map[keyRef]int{}
 	dupOf := make([]int, len(ops))
-	var keys []*Idempotency
+	var keys []*claim
 	for i, o := range ops {
 		dupOf[i] = -1
-		if o.idem == nil {
+		if o.claim == nil {
 			continue
 		}
-		if j, ok := first[o.idem.ref()]; ok {
+		if j, ok := first[o.claim.ref()]; ok {
 			dupOf[i] = j
 			continue
 		}
-		first[o.idem.ref()] = i
-		keys = append(keys, o.idem)
+		first[o.claim.ref()] = i
+		keys = append(keys, o.claim)
 	}
-	slices.SortFunc(keys, func(a, b *Idempotency) int {
-		return cmp.Or(cmp.Compare(a.Scope, b.Scope), cmp.Compare(a.Key, b.Key))
+	slices.SortFunc(keys, func(a, b *claim) int {
+		return cmp.Or(cmp.Compare(a.scope, b.scope), cmp.Compare(a.key, b.key))
 	})
 	return keys, dupOf
 }
@@ -124,13 +150,13 @@ RETURNING scope, key`
 
 // queueClaim queues the claim of keys, in their order; claimed receives the
 // keys this transaction now holds.
-func queueClaim(b *pgx.Batch, keys []*Idempotency, claimed map[keyRef]bool) {
+func queueClaim(b *pgx.Batch, keys []*claim, claimed map[keyRef]bool) {
 	if len(keys) == 0 {
 		return
 	}
 	scopes, names, hashes := make([]string, len(keys)), make([]string, len(keys)), make([][]byte, len(keys))
 	for i, k := range keys {
-		scopes[i], names[i], hashes[i] = k.Scope, k.Key, k.RequestHash[:]
+		scopes[i], names[i], hashes[i] = k.scope, k.key, k.requestHash[:]
 	}
 	b.Queue(keyClaim, scopes, names, hashes).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
@@ -153,8 +179,8 @@ WHERE k.scope = d.scope AND k.key = d.key`
 
 // keyDecision is the stored answer of one claimed key.
 type keyDecision struct {
-	idem *Idempotency
-	resp Response
+	claim  *claim
+	answer Answer
 }
 
 // queueDecide queues the storing of the decided answers.
@@ -165,8 +191,8 @@ func queueDecide(b *pgx.Batch, ds []keyDecision) {
 	scopes, names := make([]string, len(ds)), make([]string, len(ds))
 	statuses, bodies := make([]int32, len(ds)), make([][]byte, len(ds))
 	for i, d := range ds {
-		scopes[i], names[i] = d.idem.Scope, d.idem.Key
-		statuses[i], bodies[i] = int32(d.resp.Status), d.resp.Body //nolint:gosec // HTTP statuses fit
+		scopes[i], names[i] = d.claim.scope, d.claim.key
+		statuses[i], bodies[i] = int32(d.answer.Code), d.answer.Body //nolint:gosec // the callers' codes are small
 	}
 	b.Queue(keyDecide, scopes, names, statuses, bodies)
 }
@@ -174,18 +200,15 @@ func queueDecide(b *pgx.Batch, ds []keyDecision) {
 // keyOutcomes returns the answers to store with the keys the active ops
 // claimed (successes and decided refusals), and the keys to release: those
 // of ops that failed without a decision, so that a retry runs afresh.
-func keyOutcomes(ops []*op, active []bool, out []opResult) (decisions []keyDecision, released []*Idempotency) {
+func keyOutcomes(ops []*op, active []bool, out []opResult) (decisions []keyDecision, released []*claim) {
 	for i, o := range ops {
-		if !active[i] || o.idem == nil {
+		if !active[i] || o.claim == nil {
 			continue
 		}
-		switch err := out[i].err; {
-		case err == nil:
-			decisions = append(decisions, keyDecision{o.idem, o.idem.Render(o.result(out[i]), nil)})
-		case decided(err):
-			decisions = append(decisions, keyDecision{o.idem, o.idem.Render(nil, err)})
-		default:
-			released = append(released, o.idem)
+		if err := out[i].err; err == nil || decided(err) {
+			decisions = append(decisions, keyDecision{o.claim, o.claim.answer(out[i])})
+		} else {
+			released = append(released, o.claim)
 		}
 	}
 	return decisions, released
@@ -198,14 +221,12 @@ func answerRepeats(ops []*op, dupOf []int, out []opResult) {
 	for i, j := range dupOf {
 		switch {
 		case j < 0:
-		case ops[i].idem.RequestHash != ops[j].idem.RequestHash:
+		case ops[i].claim.requestHash != ops[j].claim.requestHash:
 			out[i].err = ErrIdempotencyConflict
 		case errors.Is(out[j].err, errKeyTaken):
 			out[i].err = errKeyTaken
-		case out[j].err == nil:
-			out[i].err = &ReplayError{Response: ops[j].idem.Render(ops[j].result(out[j]), nil)}
-		case decided(out[j].err):
-			out[i].err = &ReplayError{Response: ops[j].idem.Render(nil, out[j].err)}
+		case out[j].err == nil || decided(out[j].err):
+			out[i].err = &ReplayError{Answer: ops[j].claim.answer(out[j])}
 		default:
 			out[i].err = out[j].err
 		}
@@ -217,31 +238,27 @@ USING unnest($1::text[], $2::text[]) AS r(scope, key)
 WHERE k.scope = r.scope AND k.key = r.key AND k.status = 0`
 
 // queueRelease queues the removal of claims that stay undecided.
-func queueRelease(b *pgx.Batch, keys []*Idempotency) {
+func queueRelease(b *pgx.Batch, keys []*claim) {
 	if len(keys) == 0 {
 		return
 	}
 	scopes, names := make([]string, len(keys)), make([]string, len(keys))
 	for i, k := range keys {
-		scopes[i], names[i] = k.Scope, k.Key
+		scopes[i], names[i] = k.scope, k.key
 	}
 	b.Queue(keyRelease, scopes, names)
 }
 
 // answerTaken answers a request whose key another transaction committed:
 // a *ReplayError or ErrIdempotencyConflict.
-func (l *Ledger) answerTaken(ctx context.Context, idem *Idempotency) error {
-	if err := l.lookupKey(ctx, idem); err != nil {
+func (l *Ledger) answerTaken(ctx context.Context, c *claim) error {
+	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+		return checkKey(ctx, conn, c)
+	})
+	if err != nil {
 		return err
 	}
-	return fmt.Errorf("idempotency key %q: taken but not found", idem.Key)
-}
-
-// lookupKey is checkKey on a pooled connection.
-func (l *Ledger) lookupKey(ctx context.Context, idem *Idempotency) error {
-	return l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
-		return checkKey(ctx, conn, idem)
-	})
+	return fmt.Errorf("idempotency key %q: taken but not found", c.key)
 }
 
 const keyPurge = `DELETE FROM idempotency_keys WHERE ctid IN (

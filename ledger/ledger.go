@@ -108,7 +108,7 @@ type Change struct {
 	Reference   string
 	// Idempotency, when set, stores the decided outcome with the client's
 	// key (see Idempotency).
-	Idempotency *Idempotency
+	Idempotency *Idempotency[Posted]
 }
 
 func (c Change) validate() error {
@@ -170,10 +170,7 @@ func (l *Ledger) PostEntry(ctx context.Context, c Change) (Posted, error) {
 		d.IdempotencyKey = c.Idempotency.Key
 	}
 	posted := func(r opResult) Posted { return Posted{User: r.users[0], Entry: r.entries[0]} }
-	res := l.submit(ctx, &op{
-		legs: []leg{{c.UserID, d}}, idem: c.Idempotency,
-		result: func(r opResult) any { return posted(r) },
-	})
+	res := l.submit(ctx, &op{legs: []leg{{c.UserID, d}}, claim: claimOf(c.Idempotency, posted)})
 	if res.err != nil {
 		return Posted{}, fmt.Errorf("post entry: %w", res.err)
 	}
@@ -185,7 +182,7 @@ func (l *Ledger) PostEntry(ctx context.Context, c Change) (Posted, error) {
 type NewUser struct {
 	ID          int64
 	Balance     money.Cents
-	Idempotency *Idempotency
+	Idempotency *Idempotency[projection.User]
 }
 
 // maxAssignAttempts bounds how often CreateUser picks another assigned id
@@ -208,8 +205,9 @@ func (l *Ledger) CreateUser(ctx context.Context, n NewUser) (projection.User, er
 	if n.Idempotency != nil {
 		d.IdempotencyKey = n.Idempotency.Key
 	}
+	user := func(r opResult) projection.User { return r.users[0] }
 	for attempt := 1; ; attempt++ {
-		o := &op{create: n.ID, idem: n.Idempotency, result: func(r opResult) any { return r.users[0] }}
+		o := &op{create: n.ID, claim: claimOf(n.Idempotency, user)}
 		if n.ID == 0 {
 			id, err := l.assignID(ctx)
 			if err != nil {
@@ -227,7 +225,7 @@ func (l *Ledger) CreateUser(ctx context.Context, n NewUser) (projection.User, er
 		if res.err != nil {
 			return projection.User{}, fmt.Errorf("create user: %w", res.err)
 		}
-		return res.users[0], nil
+		return user(res), nil
 	}
 }
 

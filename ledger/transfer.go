@@ -17,7 +17,7 @@ type TransferRequest struct {
 	Amount      money.Cents
 	Description string
 	Reference   string
-	Idempotency *Idempotency
+	Idempotency *Idempotency[Transfer]
 }
 
 func (r TransferRequest) validate() error {
@@ -79,10 +79,7 @@ func (l *Ledger) PostTransfer(ctx context.Context, r TransferRequest) (Transfer,
 		}
 		return t
 	}
-	res := l.submit(ctx, &op{
-		legs: []leg{{r.FromUserID, out}, {r.ToUserID, in}}, idem: r.Idempotency,
-		result: func(res opResult) any { return transfer(res) },
-	})
+	res := l.submit(ctx, &op{legs: []leg{{r.FromUserID, out}, {r.ToUserID, in}}, claim: claimOf(r.Idempotency, transfer)})
 	if res.err != nil {
 		return Transfer{}, fmt.Errorf("post transfer: %w", res.err)
 	}

@@ -58,10 +58,7 @@ type op struct {
 	create   int64
 	assigned bool
 	legs     []leg
-	idem     *Idempotency
-	// result builds the method's typed result from the op's outcome, for
-	// the answer stored with the idempotency key.
-	result func(opResult) any
+	claim    *claim // the op's Idempotency-Key, or nil
 
 	ctx   context.Context
 	done  chan opResult // buffered: the committer never blocks on it
@@ -128,7 +125,7 @@ func writeTx(ctx context.Context, tx pgx.Tx, ops []*op) ([]opResult, error) {
 	for i, o := range ops {
 		switch {
 		case dupOf[i] >= 0:
-		case o.idem != nil && !claimed[o.idem.ref()]:
+		case o.claim != nil && !claimed[o.claim.ref()]:
 			out[i].err = errKeyTaken
 		default:
 			active[i] = true

@@ -12,12 +12,12 @@ import (
 )
 
 // anyKey is an Idempotency whose stored answer names the outcome.
-func anyKey(key string) *ledger.Idempotency {
-	return &ledger.Idempotency{Key: key, RequestHash: [32]byte{1}, Render: func(res any, err error) ledger.Response {
+func anyKey[T any](key string) *ledger.Idempotency[T] {
+	return &ledger.Idempotency[T]{Key: key, RequestHash: [32]byte{1}, AnswerFunc: func(res T, err error) ledger.Answer {
 		if err != nil {
-			return ledger.Response{Status: 400, Body: []byte(err.Error())}
+			return ledger.Answer{Code: 400, Body: []byte(err.Error())}
 		}
-		return ledger.Response{Status: 201, Body: fmt.Appendf(nil, "%T", res)}
+		return ledger.Answer{Code: 201, Body: fmt.Appendf(nil, "%T", res)}
 	}}
 }
 
@@ -59,7 +59,7 @@ func TestRefusedKeyedTransferWritesNothing(t *testing.T) {
 		for _, keyed := range []bool{false, true} {
 			req := tc.req
 			if keyed {
-				req.Idempotency = anyKey(fmt.Sprint("k", i))
+				req.Idempotency = anyKey[ledger.Transfer](fmt.Sprint("k", i))
 			}
 			_, err := l.PostTransfer(ctx, req)
 			require.ErrorIs(t, err, tc.err, "%s (keyed %v)", tc.name, keyed)
@@ -68,7 +68,7 @@ func TestRefusedKeyedTransferWritesNothing(t *testing.T) {
 				_, err := l.PostTransfer(ctx, req)
 				var replay *ledger.ReplayError
 				require.ErrorAs(t, err, &replay, "the refusal is stored")
-				require.Equal(t, 400, replay.Response.Status)
+				require.Equal(t, 400, replay.Answer.Code)
 			}
 		}
 	}
