@@ -93,11 +93,11 @@ share the machine's cores, so read ratios, not absolute numbers.
 
 ## The ceilings
 
-- **PostgreSQL**: pgbench running ledgerd's own statements, one change per
-  transaction (the guarded UPDATE of the user's row, the entry INSERT with
-  its chain trigger, the outbox INSERT, COMMIT), %d clients, for %s: on one
-  hot row, and spread over 100 users. This is what any design that commits
-  each change alone can reach.
+- **PostgreSQL**: pgbench running the statements of one change committed
+  alone (a guarded UPDATE of the user's row, the entry INSERT with its chain
+  trigger, the outbox INSERT, COMMIT with the deferred projection check),
+  %d clients, for %s: on one hot row, and spread over 100 users. This is what
+  any design that commits each change alone can reach.
 - **HTTP**: the load tool against its own trivial handler (`+"`loadtest -serve-trivial`"+`),
   which answers the same JSON instantly: what HTTP, JSON and the load tool
   themselves cost here.
@@ -154,25 +154,23 @@ transport error).
 	}
 	target("every run: outcomes exactly right, no 5xx, verify clean, every event delivered", allOK, map[bool]string{true: "all checks ✓", false: "see ✗ above"}[allOK])
 	fmt.Fprint(w, `
-**What bounds the p99.** With 1,000 requests in flight, Little's law makes
-the mean latency 1,000 / throughput: about 400 ms at 2,500 changes/s, so a
-p99 under 250 ms needs more than 4,000 changes/s sustained on one account
-(runs on a quieter machine reach 4,300–5,000/s with p50 near 200 ms, but
-p99 stays above 500 ms). The ledgerd process itself is not the limit: a
-CPU profile under this load (`+"`DEBUG_ADDR`"+` and /debug/pprof/profile)
-shows it using about a third of one core, mostly in syscalls and the
-scheduler. The time goes to the database: a group-commit transaction of
-about 350 changes takes about 70 ms (`+"`ledger_write_transaction_duration_seconds`"+`
-/ `+"`ledger_write_batch_size`"+`), mostly the entries INSERT (the foreign-key
-check per row, then the chain check, which is now one statement-level
-trigger per INSERT instead of one plpgsql call per row: that change alone
-doubled the hot throughput) and the outbox INSERT; and the machine's two
-cores are shared by the load tool (1,000 connections), ledgerd, PostgreSQL
-and the relay. Next steps, in order of expected gain: COPY instead of
+**The write path measured here.** Every request is an op of one or more
+legs; a transaction carries a batch of ops of any users (group commit
+across users: up to `+"`MAX_INFLIGHT`"+` transactions at once, no user in two of
+them, up to `+"`MAX_BATCH`"+` ops each) in two round trips and a commit: claim the
+keys, lock the rows in id order and read the chain heads; then, after
+every op is decided in the process, the users, entries, outbox rows, new
+balances and the keys' answers at once. The chain trigger compares each
+new entry with its predecessor inside the statement and reaches the table
+once per user, through `+"`entries_user_seq_key`"+`, so its cost does not grow
+with a user's history; the deferred `+"`users_match_ledger`"+` trigger adds one
+probe per written user at commit. With 1,000 requests in flight, Little's
+law ties the p99 to throughput (the mean latency is 1,000 / throughput);
+what is left goes to the database (the entries and outbox INSERTs of each
+batch) and to the two cores that the load tool, ledgerd, PostgreSQL and the
+relay share. Next steps, in order of expected gain: COPY instead of
 `+"`unnest`"+` for the entries and events of a batch, the events' JSON built once
-per entry, a second transaction in flight per user (pipelining the next
-batch while the previous one commits), and a read pool apart from the write
-pool.
+per entry, and a read pool apart from the write pool.
 
 **What bounds the relay's drain.** One channel with windows of 256
 confirms, waited for before the next window is published: the raw ceiling
