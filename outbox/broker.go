@@ -36,26 +36,52 @@ var (
 // are published again, in order, so per-user order holds for a consumer that
 // de-duplicates.
 func publishWindow(ctx context.Context, p publisher, rows []pendingRow) (int, error) {
-	confs := make([]confirmation, 0, len(rows))
-	var pubErr error
+	return publishRows(ctx, p, rows).await(ctx)
+}
+
+// flight is a window of rows published and waiting for their confirms.
+type flight struct {
+	rows   []pendingRow
+	confs  []confirmation // of rows[:len(confs)]
+	pubErr error          // why the rows after confs were not published
+}
+
+// publishRows publishes rows in order without waiting for any confirm.
+func publishRows(ctx context.Context, p publisher, rows []pendingRow) *flight {
+	f := &flight{rows: rows, confs: make([]confirmation, 0, len(rows))}
 	for _, row := range rows {
 		c, err := p.publish(ctx, row)
 		if err != nil {
-			pubErr = fmt.Errorf("publish event %s: %w", row.EventID, err)
+			f.pubErr = fmt.Errorf("publish event %s: %w", row.EventID, err)
 			break
 		}
-		confs = append(confs, c)
+		f.confs = append(f.confs, c)
 	}
-	for i, c := range confs {
+	return f
+}
+
+// await waits for the flight's confirms in order and returns how many rows
+// from the start were confirmed, with the error that ended the count.
+func (f *flight) await(ctx context.Context) (int, error) {
+	for i, c := range f.confs {
 		ok, err := c.WaitContext(ctx)
 		switch {
 		case err != nil:
-			return i, fmt.Errorf("event %s: %w: %w", rows[i].EventID, errUnconfirmed, err)
+			return i, fmt.Errorf("event %s: %w: %w", f.rows[i].EventID, errUnconfirmed, err)
 		case !ok:
-			return i, fmt.Errorf("event %s: %w", rows[i].EventID, errNacked)
+			return i, fmt.Errorf("event %s: %w", f.rows[i].EventID, errNacked)
 		}
 	}
-	return len(confs), pubErr
+	return len(f.confs), f.pubErr
+}
+
+// ids returns the ids of the flight's rows.
+func (f *flight) ids() []int64 {
+	ids := make([]int64, len(f.rows))
+	for i, r := range f.rows {
+		ids[i] = r.ID
+	}
+	return ids
 }
 
 // session is one broker connection with a confirming channel.

@@ -241,8 +241,19 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 		b           = backoff{max: r.cfg.MaxBackoff}
 		lastPurge   time.Time
 		lastBacklog time.Time
+		// inFlight is the window published in the previous turn, whose
+		// confirms are awaited only after the next window is published:
+		// two windows keep the broker busy while one is confirmed and
+		// marked. The channel keeps their order.
+		inFlight *flight
 	)
 	defer func() {
+		if inFlight != nil {
+			// A window runs to its end even when ctx ends: its confirms are
+			// awaited (bounded) and recorded, so a shutdown does not cause
+			// needless redeliveries.
+			_ = r.settle(ctx, conn, inFlight)
+		}
 		if sess != nil {
 			sess.close()
 		}
@@ -268,7 +279,11 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 			r.update(func(s *Status) { s.BrokerConnected = true })
 		}
 
-		rows, err := fetchPending(ctx, conn, r.cfg.Window)
+		var exclude []int64
+		if inFlight != nil {
+			exclude = inFlight.ids()
+		}
+		rows, err := fetchPending(ctx, conn, r.cfg.Window, exclude)
 		if err != nil {
 			return err
 		}
@@ -287,49 +302,79 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 				log.Info("purged published events", "rows", n)
 			}
 		}
-		if len(rows) == 0 {
-			r.readBacklog(ctx, conn)
-			if err := r.waitForWork(ctx, conn, sess); err != nil {
-				return err
-			}
-			if sess.isClosed() {
-				r.cfg.OnPublishFailure("connection")
-				log.Warn("broker connection closed; reconnecting")
+		var next *flight
+		if len(rows) > 0 {
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ConfirmTimeout)
+			next = publishRows(pctx, sess, rows)
+			cancel()
+		}
+		if inFlight != nil {
+			f := inFlight
+			inFlight = nil
+			if err := r.settle(ctx, conn, f); err != nil {
+				var perr *publishFailure
+				if !errors.As(err, &perr) {
+					return err // the database: the session ends
+				}
+				// The next window, published behind the failed one, is
+				// not marked: it is published again, in order, with the
+				// rest of the failed one.
+				r.cfg.OnPublishFailure(failureKind(perr.err))
+				wait := b.next()
+				log.Warn("relay publish failed; republishing from the first unconfirmed event", "err", perr.err, "confirmed", perr.confirmed, "window", len(f.rows), "retry_in", wait.String())
 				sess.close()
 				sess = nil
 				r.update(func(s *Status) { s.BrokerConnected = false })
+				if !sleep(ctx, wait) {
+					return nil
+				}
+				continue
 			}
+		}
+		inFlight = next
+		if inFlight != nil {
 			continue
 		}
-
-		// A window runs to its end even when ctx ends: its confirms are
-		// awaited (bounded) and recorded, so a shutdown does not cause
-		// needless redeliveries.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ConfirmTimeout)
-		n, perr := publishWindow(wctx, sess, rows)
-		if n > 0 {
-			ids := make([]int64, n)
-			for i := range n {
-				ids[i] = rows[i].ID
-			}
-			if err := markPublished(wctx, conn, ids); err != nil {
-				cancel()
-				return err
-			}
-			r.published(rows[:n])
+		// Nothing pending and nothing in flight: wait for work.
+		r.readBacklog(ctx, conn)
+		if err := r.waitForWork(ctx, conn, sess); err != nil {
+			return err
 		}
-		cancel()
-		if perr != nil {
-			r.cfg.OnPublishFailure(failureKind(perr))
-			wait := b.next()
-			log.Warn("relay publish failed; republishing from the first unconfirmed event", "err", perr, "confirmed", n, "window", len(rows), "retry_in", wait.String())
+		if sess.isClosed() {
+			r.cfg.OnPublishFailure("connection")
+			log.Warn("broker connection closed; reconnecting")
 			sess.close()
 			sess = nil
 			r.update(func(s *Status) { s.BrokerConnected = false })
-			if !sleep(ctx, wait) {
-				return nil
-			}
 		}
+	}
+	return nil
+}
+
+// publishFailure is a window that the broker did not confirm in full.
+type publishFailure struct {
+	err       error
+	confirmed int
+}
+
+func (e *publishFailure) Error() string { return e.err.Error() }
+
+// settle waits (at most ConfirmTimeout, even after ctx ends) for f's
+// confirms and marks the confirmed prefix published. It returns a
+// *publishFailure when the broker did not confirm every row, and the
+// database's error when marking fails.
+func (r *Relay) settle(ctx context.Context, conn *pgx.Conn, f *flight) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ConfirmTimeout)
+	defer cancel()
+	n, perr := f.await(wctx)
+	if n > 0 {
+		if err := markPublished(wctx, conn, f.ids()[:n]); err != nil {
+			return err
+		}
+		r.published(f.rows[:n])
+	}
+	if perr != nil {
+		return &publishFailure{err: perr, confirmed: n}
 	}
 	return nil
 }

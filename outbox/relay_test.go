@@ -154,6 +154,22 @@ func TestRelayPublishes(t *testing.T) {
 	require.Equal(t, outbox.RoleStopped, r.Status().Role)
 }
 
+// TestRelayPipelinesWindows: with many windows' worth of events (the test
+// relay's window is 64), published while the previous window's confirms
+// are awaited, every event arrives, in per-user order, and every row is
+// marked published exactly once.
+func TestRelayPipelinesWindows(t *testing.T) {
+	e := newEnv(t)
+	for seq := 1; seq <= 60; seq++ {
+		e.enqueue(t, 10, seq)
+	}
+	r, stop := e.startRelay(t, outboxtest.UniqueName("relay"))
+	defer stop()
+	requireOrdered(t, e.consumer.WaitDistinct(600, 60*time.Second), 10, 60)
+	require.Eventually(t, func() bool { return pendingRows(t, e.pool) == 0 }, 10*time.Second, 50*time.Millisecond)
+	require.Equal(t, uint64(600), r.Status().Published, "each row confirmed and marked once")
+}
+
 // TestTwoRelays: of two relays on one database only one publishes; when it
 // dies the other takes over; no event is lost and none is out of order.
 func TestTwoRelays(t *testing.T) {

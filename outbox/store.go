@@ -20,13 +20,17 @@ type pendingRow struct {
 }
 
 const outboxPending = `SELECT id, event_id::text, routing_key, headers::text, body::text, created_at
-FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1`
+FROM outbox WHERE published_at IS NULL AND NOT (id = ANY($2)) ORDER BY id LIMIT $1`
 
-// fetchPending reads up to limit unpublished rows in id order. Rows that
+// fetchPending reads up to limit unpublished rows in id order, leaving out
+// the rows with the ids in flight (published, not yet confirmed). Rows that
 // commit later with a smaller id are read by a later call: the query has no
 // cursor, so no row is ever skipped.
-func fetchPending(ctx context.Context, conn *pgx.Conn, limit int) ([]pendingRow, error) {
-	rows, err := conn.Query(ctx, outboxPending, limit)
+func fetchPending(ctx context.Context, conn *pgx.Conn, limit int, inFlight []int64) ([]pendingRow, error) {
+	if inFlight == nil {
+		inFlight = []int64{}
+	}
+	rows, err := conn.Query(ctx, outboxPending, limit, inFlight)
 	if err != nil {
 		return nil, fmt.Errorf("fetch pending events: %w", err)
 	}
