@@ -41,21 +41,24 @@ func badRequest(format string, args ...any) *Error {
 }
 
 // errorMapping is the one table from domain errors to the contract's
-// statuses and types. The first match wins.
+// statuses and types, and to the reason a refused balance change is
+// counted under in the metrics ("" when it is not such a refusal). The
+// first match wins.
 var errorMapping = []struct {
 	err     error
 	status  int
 	typ     string
 	message string
+	reason  string
 }{
-	{ledger.ErrInsufficientFunds, http.StatusBadRequest, typeInsufficientFunds, "Insufficient funds"},
-	{ledger.ErrBalanceLimit, http.StatusBadRequest, typeValidation, "The balance would exceed the maximum of " + money.Format(money.MaxBalance)},
-	{ledger.ErrNotFound, http.StatusNotFound, typeNotFound, "User not found"},
-	{ledger.ErrEntryNotFound, http.StatusNotFound, typeNotFound, "Transaction not found"},
-	{ledger.ErrUserExists, http.StatusConflict, typeConflict, "A user with this id already exists"},
-	{ledger.ErrIdempotencyConflict, http.StatusConflict, typeIdempotency, "This Idempotency-Key was already used with a different request"},
-	{ledger.ErrBusy, http.StatusTooManyRequests, typeRateLimited, "Too many changes are waiting for this user; retry shortly"},
-	{ledger.ErrUnavailable, http.StatusServiceUnavailable, typeUnavailable, "The service is temporarily unavailable; retry later"},
+	{ledger.ErrInsufficientFunds, http.StatusBadRequest, typeInsufficientFunds, "Insufficient funds", "insufficient_funds"},
+	{ledger.ErrBalanceLimit, http.StatusBadRequest, typeValidation, "The balance would exceed the maximum of " + money.Format(money.MaxBalance), "balance_limit"},
+	{ledger.ErrNotFound, http.StatusNotFound, typeNotFound, "User not found", "not_found"},
+	{ledger.ErrEntryNotFound, http.StatusNotFound, typeNotFound, "Transaction not found", ""},
+	{ledger.ErrUserExists, http.StatusConflict, typeConflict, "A user with this id already exists", ""},
+	{ledger.ErrIdempotencyConflict, http.StatusConflict, typeIdempotency, "This Idempotency-Key was already used with a different request", "idempotency_conflict"},
+	{ledger.ErrBusy, http.StatusTooManyRequests, typeRateLimited, "Too many changes are waiting for this user; retry shortly", "busy"},
+	{ledger.ErrUnavailable, http.StatusServiceUnavailable, typeUnavailable, "The service is temporarily unavailable; retry later", ""},
 }
 
 // toError decides the HTTP answer for err.
@@ -90,19 +93,13 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // rejectionReason names why a balance change was refused, for metrics, or
-// "" when err is not such a refusal.
+// "" when err is not such a refusal: the reason column of errorMapping, or
+// "validation" for a request that breaks a rule.
 func rejectionReason(err error) string {
-	switch {
-	case errors.Is(err, ledger.ErrInsufficientFunds):
-		return "insufficient_funds"
-	case errors.Is(err, ledger.ErrBalanceLimit):
-		return "balance_limit"
-	case errors.Is(err, ledger.ErrNotFound):
-		return "not_found"
-	case errors.Is(err, ledger.ErrIdempotencyConflict):
-		return "idempotency_conflict"
-	case errors.Is(err, ledger.ErrBusy):
-		return "busy"
+	for _, m := range errorMapping {
+		if errors.Is(err, m.err) {
+			return m.reason
+		}
 	}
 	if e := toError(err); e.Type == typeValidation {
 		return "validation"

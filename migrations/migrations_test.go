@@ -2,6 +2,7 @@ package migrations_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/ledgerd/ledgerd/migrations"
 	"github.com/ledgerd/ledgerd/migrations/dbtest"
+	"github.com/ledgerd/ledgerd/money"
 )
 
 // TestUpDownUp proves every down migration undoes its up migration cleanly.
@@ -52,4 +54,24 @@ func tables(t *testing.T, url string) []string {
 	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
 	return names
+}
+
+// TestChecksCiteTheMoneyBounds: the CHECK constraints hold the bounds of
+// package money (the one place they are written in Go), so the database's
+// second guard is the same rule as the code's.
+func TestChecksCiteTheMoneyBounds(t *testing.T) {
+	t.Parallel()
+	pool := dbtest.NewPool(t, 1)
+	for name, bounds := range map[string][]money.Cents{
+		"users_balance_range":   {money.MaxBalance},
+		"entries_balance_range": {money.MaxBalance},
+		"entries_amount_range":  {-money.MaxAmount, money.MaxAmount},
+	} {
+		var def string
+		require.NoError(t, pool.QueryRow(context.Background(),
+			`SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = $1`, name).Scan(&def))
+		for _, b := range bounds {
+			require.Contains(t, def, strconv.FormatInt(int64(b), 10), name)
+		}
+	}
 }
