@@ -42,7 +42,7 @@ func newEventServer(t *testing.T) *eventServer {
 	name := outboxtest.UniqueName("relay")
 	relay := outbox.NewRelay(outbox.RelayConfig{
 		DatabaseURL: url, AMQPURL: outboxtest.URL(), Exchange: exchange, Name: name,
-		MaxBackoff: 500 * time.Millisecond, Logger: discardLogger(),
+		MaxBackoff: 500 * time.Millisecond, Logger: discardLogger(), ExpandFunc: ledger.ExpandEvents,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

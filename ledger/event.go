@@ -1,12 +1,14 @@
 package ledger
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ledgerd/ledgerd/outbox"
 )
@@ -30,13 +32,20 @@ type Event struct {
 	Data            Entry     `json:"data"`
 }
 
-// newEvent wraps e in its CloudEvents envelope, ready for the outbox.
+// newEvent returns the outbox message of entry e: a slim one, that names
+// the entry instead of holding the body; the relay builds the body with
+// ExpandEvents when it publishes.
 func newEvent(e Entry) (outbox.Message, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return outbox.Message{}, fmt.Errorf("new event id: %w", err)
 	}
-	ev := Event{
+	return outbox.Message{EventID: id, RoutingKey: RoutingKey(e.Type), CreatedAt: e.CreatedAt, SourceID: e.ID}, nil
+}
+
+// NewEvent returns entry e's CloudEvents envelope with the event id id.
+func NewEvent(id uuid.UUID, e Entry) Event {
+	return Event{
 		SpecVersion:     "1.0",
 		ID:              id,
 		Source:          EventSource,
@@ -46,15 +55,46 @@ func newEvent(e Entry) (outbox.Message, error) {
 		DataContentType: "application/json",
 		Data:            e,
 	}
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return outbox.Message{}, fmt.Errorf("encode event: %w", err)
+}
+
+// eventHeaders are the AMQP headers of entry e's event.
+func eventHeaders(e Entry) map[string]any {
+	return map[string]any{"ledger-user-id": e.UserID, "ledger-seq": e.Seq}
+}
+
+const entriesByID = `SELECT ` + entryColumns + ` FROM entries WHERE id = ANY($1)`
+
+// ExpandEvents builds the headers and bodies of the events of the entries
+// that refs name (the relay's outbox.ExpandFunc): the CloudEvents JSON,
+// the same bytes for the same event wherever it is built.
+func ExpandEvents(ctx context.Context, q outbox.Querier, refs []outbox.SourceRef) ([]outbox.Expanded, error) {
+	ids := make([]uuid.UUID, len(refs))
+	for i, r := range refs {
+		ids[i] = r.SourceID
 	}
-	return outbox.Message{
-		EventID:    id,
-		RoutingKey: ev.Type,
-		Headers:    map[string]any{"ledger-user-id": e.UserID, "ledger-seq": e.Seq},
-		Body:       body,
-		CreatedAt:  e.CreatedAt,
-	}, nil
+	rows, err := q.Query(ctx, entriesByID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read entries of events: %w", err)
+	}
+	entries, err := pgx.CollectRows(rows, scanEntry)
+	if err != nil {
+		return nil, fmt.Errorf("read entries of events: %w", err)
+	}
+	byID := make(map[uuid.UUID]Entry, len(entries))
+	for _, e := range entries {
+		byID[e.ID] = e
+	}
+	out := make([]outbox.Expanded, len(refs))
+	for i, r := range refs {
+		e, ok := byID[r.SourceID]
+		if !ok {
+			return nil, fmt.Errorf("event %s: entry %s not found", r.EventID, r.SourceID)
+		}
+		body, err := json.Marshal(NewEvent(r.EventID, e))
+		if err != nil {
+			return nil, fmt.Errorf("encode event %s: %w", r.EventID, err)
+		}
+		out[i] = outbox.Expanded{Headers: eventHeaders(e), Body: body}
+	}
+	return out, nil
 }

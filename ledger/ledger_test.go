@@ -6,11 +6,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/outbox"
 	"github.com/ledgerd/ledgerd/migrations/dbtest"
 	"github.com/ledgerd/ledgerd/money"
 )
@@ -58,11 +60,16 @@ func TestPostEntry(t *testing.T) {
 	require.Equal(t, p.Entry.ComputeHash(), got.ComputeHash(), "the stored entry hashes as written")
 	require.Equal(t, "coffee", got.Description)
 
-	// The outbox holds the entry's CloudEvent, with the entry as its data.
-	var body []byte
+	// The outbox names the entry; the relay builds its CloudEvent, with the
+	// entry as its data.
+	var eventID uuid.UUID
 	var key string
-	require.NoError(t, pool.QueryRow(ctx, `SELECT routing_key, body FROM outbox WHERE body->'data'->>'id' = $1`, p.Entry.ID.String()).Scan(&key, &body))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT routing_key, event_id FROM outbox WHERE source_id = $1 AND body IS NULL`, p.Entry.ID).Scan(&key, &eventID))
 	require.Equal(t, "ledger.entry.withdrawal", key)
+	built, err := ledger.ExpandEvents(ctx, pool, []outbox.SourceRef{{SourceID: p.Entry.ID, EventID: eventID}})
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"ledger-user-id": int64(7), "ledger-seq": p.Entry.Seq}, built[0].Headers)
+	body := built[0].Body
 	var ev map[string]json.RawMessage
 	require.NoError(t, json.Unmarshal(body, &ev))
 	require.JSONEq(t, `"1.0"`, string(ev["specversion"]))

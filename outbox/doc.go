@@ -7,6 +7,11 @@
 // order (the table's identity column), which for one user's entries is seq
 // order because those are written under the user's row lock.
 //
+// A message is stored whole (headers and body) or slim: with the id of the
+// row it announces (SourceID), from which the relay builds it when it
+// publishes (RelayConfig.ExpandFunc, which the producer provides), so that
+// the outbox does not hold a second copy of every entry.
+//
 // The package does not import ledger or api: producers hand it Message
-// values.
+// values and an ExpandFunc.
 package outbox

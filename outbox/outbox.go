@@ -20,16 +20,20 @@ type Message struct {
 	Headers map[string]any
 	// Body is the message body, a JSON document, stored byte for byte.
 	Body []byte
+	// SourceID, when not zero, names the row the message is built from
+	// when it is published (RelayConfig.ExpandFunc): the outbox then stores
+	// neither Headers nor Body.
+	SourceID uuid.UUID
 	// CreatedAt is the time of the change the message announces (the AMQP
 	// timestamp).
 	CreatedAt time.Time
 }
 
 // outboxInsert inserts many messages in one statement, in slice order.
-const outboxInsert = `INSERT INTO outbox (event_id, routing_key, headers, body, created_at)
-SELECT m.event_id, m.routing_key, m.headers::jsonb, m.body::json, m.created_at
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-    WITH ORDINALITY AS m(event_id, routing_key, headers, body, created_at, ord)
+const outboxInsert = `INSERT INTO outbox (event_id, routing_key, headers, body, source_id, created_at)
+SELECT m.event_id, m.routing_key, m.headers::jsonb, m.body::json, m.source_id, m.created_at
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::timestamptz[])
+    WITH ORDINALITY AS m(event_id, routing_key, headers, body, source_id, created_at, ord)
 ORDER BY m.ord`
 
 // QueueEnqueue queues onto b the insert of msgs, in order. Send b inside the
@@ -45,18 +49,25 @@ func QueueEnqueue(b *pgx.Batch, msgs []Message) error {
 	ids := make([]uuid.UUID, len(msgs))
 	keys := make([]string, len(msgs))
 	headers := make([]string, len(msgs))
-	bodies := make([]string, len(msgs))
+	bodies := make([]*string, len(msgs))
+	sources := make([]*uuid.UUID, len(msgs))
 	times := make([]time.Time, len(msgs))
 	for i, m := range msgs {
-		h, err := json.Marshal(m.Headers)
-		if err != nil {
-			return fmt.Errorf("encode headers of event %s: %w", m.EventID, err)
+		ids[i], keys[i], headers[i], times[i] = m.EventID, m.RoutingKey, "{}", m.CreatedAt
+		if m.SourceID != uuid.Nil {
+			sources[i] = &msgs[i].SourceID
+			continue
 		}
-		if m.Headers == nil {
-			h = []byte("{}")
+		if m.Headers != nil {
+			h, err := json.Marshal(m.Headers)
+			if err != nil {
+				return fmt.Errorf("encode headers of event %s: %w", m.EventID, err)
+			}
+			headers[i] = string(h)
 		}
-		ids[i], keys[i], headers[i], bodies[i], times[i] = m.EventID, m.RoutingKey, string(h), string(m.Body), m.CreatedAt
+		body := string(m.Body)
+		bodies[i] = &body
 	}
-	b.Queue(outboxInsert, ids, keys, headers, bodies, times)
+	b.Queue(outboxInsert, ids, keys, headers, bodies, sources, times)
 	return nil
 }

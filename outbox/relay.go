@@ -60,6 +60,9 @@ type RelayConfig struct {
 	// OnPublishFailure, when set, is called with the kind of every publish
 	// failure: "nack", "return" (unroutable), "connection" or "timeout".
 	OnPublishFailure func(kind string)
+	// ExpandFunc builds the headers and bodies of slim rows (written with
+	// a SourceID) from their sources, on the relay's own connection.
+	ExpandFunc ExpandFunc
 }
 
 func (c *RelayConfig) setDefaults() {
@@ -285,6 +288,9 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 		}
 		rows, err := fetchPending(ctx, conn, r.cfg.Window, exclude)
 		if err != nil {
+			return err
+		}
+		if err := expand(ctx, conn, r.cfg.ExpandFunc, rows); err != nil {
 			return err
 		}
 		if len(rows) > 0 && time.Since(lastBacklog) > time.Second {

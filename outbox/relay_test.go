@@ -56,6 +56,7 @@ func (e *env) startRelay(t *testing.T, name string) (*outbox.Relay, func()) {
 		DatabaseURL: e.url, AMQPURL: outboxtest.URL(), Exchange: e.exchange,
 		Name: name, Window: 64, PollInterval: 200 * time.Millisecond, LockRetry: 100 * time.Millisecond,
 		MaxBackoff: 500 * time.Millisecond, Logger: testLogger().With("test", t.Name()),
+		ExpandFunc: expandForTest,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -168,6 +169,40 @@ func TestRelayPipelinesWindows(t *testing.T) {
 	requireOrdered(t, e.consumer.WaitDistinct(600, 60*time.Second), 10, 60)
 	require.Eventually(t, func() bool { return pendingRows(t, e.pool) == 0 }, 10*time.Second, 50*time.Millisecond)
 	require.Equal(t, uint64(600), r.Status().Published, "each row confirmed and marked once")
+}
+
+// expandForTest builds a slim row's message from its source id alone.
+func expandForTest(_ context.Context, _ outbox.Querier, refs []outbox.SourceRef) ([]outbox.Expanded, error) {
+	out := make([]outbox.Expanded, len(refs))
+	for i, r := range refs {
+		out[i] = outbox.Expanded{
+			Headers: map[string]any{"ledger-user-id": int64(1), "ledger-seq": int64(100 + i)},
+			Body:    fmt.Appendf(nil, `{"source":%q,"event":%q}`, r.SourceID, r.EventID),
+		}
+	}
+	return out, nil
+}
+
+// TestSlimRows: a message enqueued with a SourceID stores no body, and the
+// relay publishes what its ExpandFunc builds from the source, with the
+// event id the outbox row holds.
+func TestSlimRows(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	src, ev := uuid.New(), uuid.New()
+	b := &pgx.Batch{}
+	require.NoError(t, outbox.QueueEnqueue(b, []outbox.Message{{EventID: ev, RoutingKey: "ledger.entry.deposit", SourceID: src, CreatedAt: time.Now()}}))
+	require.NoError(t, e.pool.SendBatch(ctx, b).Close())
+	var stored *string
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT body::text FROM outbox WHERE event_id = $1`, ev).Scan(&stored))
+	require.Nil(t, stored, "a slim row stores no body")
+	_, stop := e.startRelay(t, outboxtest.UniqueName("relay"))
+	defer stop()
+	ds := e.consumer.WaitDistinct(1, 30*time.Second)
+	require.Len(t, ds, 1)
+	require.JSONEq(t, fmt.Sprintf(`{"source":%q,"event":%q}`, src, ev), string(ds[0].Body))
+	require.Equal(t, ev.String(), ds[0].MessageID)
+	require.Equal(t, int64(100), ds[0].Headers["ledger-seq"])
 }
 
 // TestTwoRelays: of two relays on one database only one publishes; when it

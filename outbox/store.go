@@ -3,9 +3,11 @@ package outbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -17,9 +19,11 @@ type pendingRow struct {
 	Headers    map[string]any
 	Body       []byte
 	CreatedAt  time.Time
+	// SourceID is set on a slim row: Headers and Body are built from it.
+	SourceID uuid.NullUUID
 }
 
-const outboxPending = `SELECT id, event_id::text, routing_key, headers::text, body::text, created_at
+const outboxPending = `SELECT id, event_id::text, routing_key, headers::text, body::text, source_id, created_at
 FROM outbox WHERE published_at IS NULL AND NOT (id = ANY($2)) ORDER BY id LIMIT $1`
 
 // fetchPending reads up to limit unpublished rows in id order, leaving out
@@ -38,16 +42,22 @@ func fetchPending(ctx context.Context, conn *pgx.Conn, limit int, inFlight []int
 		var (
 			p       pendingRow
 			headers string
-			body    string
+			body    *string
 		)
-		if err := row.Scan(&p.ID, &p.EventID, &p.RoutingKey, &headers, &body, &p.CreatedAt); err != nil {
+		if err := row.Scan(&p.ID, &p.EventID, &p.RoutingKey, &headers, &body, &p.SourceID, &p.CreatedAt); err != nil {
 			return p, err
+		}
+		if p.SourceID.Valid {
+			return p, nil
 		}
 		h, err := decodeHeaders(headers)
 		if err != nil {
 			return p, fmt.Errorf("outbox row %d: %w", p.ID, err)
 		}
-		p.Headers, p.Body = h, []byte(body)
+		p.Headers = h
+		if body != nil {
+			p.Body = []byte(*body)
+		}
 		return p, nil
 	})
 	if err != nil {
@@ -115,9 +125,61 @@ type Backlog struct {
 	OldestAgeSeconds float64 `json:"oldestPendingAgeSeconds"`
 }
 
-// Querier runs one query; *pgx.Conn, *pgxpool.Pool and pgx.Tx satisfy it.
+// Querier runs queries; *pgx.Conn, *pgxpool.Pool and pgx.Tx satisfy it.
 type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// SourceRef names a slim row's source and the event it announces.
+type SourceRef struct {
+	SourceID uuid.UUID
+	EventID  uuid.UUID
+}
+
+// Expanded is the headers and body of a slim row, built from its source.
+type Expanded struct {
+	Headers map[string]any
+	Body    []byte
+}
+
+// ExpandFunc builds the headers and bodies of slim rows from their
+// sources, in the order of refs, reading through q.
+type ExpandFunc func(ctx context.Context, q Querier, refs []SourceRef) ([]Expanded, error)
+
+// expand fills the headers and bodies of the slim rows among rows.
+func expand(ctx context.Context, q Querier, fn ExpandFunc, rows []pendingRow) error {
+	var (
+		refs []SourceRef
+		at   []int
+	)
+	for i, r := range rows {
+		if r.SourceID.Valid {
+			id, err := uuid.Parse(r.EventID)
+			if err != nil {
+				return fmt.Errorf("outbox row %d: event id: %w", r.ID, err)
+			}
+			refs = append(refs, SourceRef{SourceID: r.SourceID.UUID, EventID: id})
+			at = append(at, i)
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	if fn == nil {
+		return errors.New("outbox rows without a body, and no ExpandFunc to build them")
+	}
+	out, err := fn(ctx, q, refs)
+	if err != nil {
+		return fmt.Errorf("build events: %w", err)
+	}
+	if len(out) != len(refs) {
+		return fmt.Errorf("build events: %d of %d built", len(out), len(refs))
+	}
+	for k, i := range at {
+		rows[i].Headers, rows[i].Body = out[k].Headers, out[k].Body
+	}
+	return nil
 }
 
 // ReadBacklog reports how many rows wait and how old the oldest is.

@@ -220,6 +220,7 @@ func relayConfig(cfg config, logger *slog.Logger) outbox.RelayConfig {
 		Queue:       cfg.RelayQueue,
 		Retention:   cfg.OutboxRetention,
 		Logger:      logger,
+		ExpandFunc:  ledger.ExpandEvents,
 	}
 }
 
