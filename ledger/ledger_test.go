@@ -12,9 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ledgerd/ledgerd/ledger"
-	"github.com/ledgerd/ledgerd/outbox"
 	"github.com/ledgerd/ledgerd/migrations/dbtest"
 	"github.com/ledgerd/ledgerd/money"
+	"github.com/ledgerd/ledgerd/outbox"
 )
 
 func newLedger(t *testing.T) (*ledger.Ledger, *pgxpool.Pool) {
