@@ -28,6 +28,10 @@ type Options struct {
 	// TxTimeout bounds one transaction or read, from its first statement to
 	// its commit. Default 10s.
 	TxTimeout time.Duration
+	// VerifyTimeout bounds the verification of one user's whole ledger,
+	// which reads every entry of the user, however many: a longer bound
+	// than TxTimeout, which is meant for requests. Default 10m.
+	VerifyTimeout time.Duration
 	// MaxBatch is the most requests applied in one transaction (group
 	// commit). 1 turns batching off: every request then has a transaction
 	// of its own. Default 512.
@@ -83,6 +87,9 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 	}
 	if opts.TxTimeout <= 0 {
 		opts.TxTimeout = 10 * time.Second
+	}
+	if opts.VerifyTimeout <= 0 {
+		opts.VerifyTimeout = 10 * time.Minute
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 512

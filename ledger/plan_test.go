@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -115,8 +116,35 @@ FROM generate_series(2, $1::bigint) s`, history, openingHash)
 		}
 		require.Positive(t, probes, "%s: the history is reached through entries_user_seq_key", when)
 	}
+	// The reads a long history is asked for: the first page, and a
+	// point-in-time balance deep in its past, each a bounded probe of one
+	// index in its order (no Sort of the user's entries).
+	reads := func(when string) {
+		var at time.Time
+		require.NoError(t, pool.QueryRow(ctx, `SELECT created_at FROM entries WHERE user_id = 1 AND seq = 10`).Scan(&at))
+		plans.take()
+		page, err := l.FindEntries(ctx, ledger.EntryFilter{UserID: 1, Limit: 50})
+		require.NoError(t, err)
+		require.Len(t, page.Entries, 50)
+		b, err := l.FindBalanceAt(ctx, 1, &at)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, b.Seq, int64(10))
+		var checked int
+		for _, p := range plans.take() {
+			if !strings.Contains(p, "FROM entries") {
+				continue
+			}
+			checked++
+			require.NotContains(t, p, "Seq Scan on entries", "%s: %s", when, p)
+			require.NotContains(t, p, "Sort", "%s: %s", when, p)
+			require.Contains(t, p, "Index Scan Backward", "%s: %s", when, p)
+		}
+		require.Equal(t, 2, checked, "%s: the page and the balance were explained", when)
+	}
 	check("without statistics")
+	reads("without statistics")
 	_, err = pool.Exec(ctx, `ANALYZE entries`)
 	require.NoError(t, err)
 	check("with statistics")
+	reads("with statistics")
 }

@@ -68,6 +68,11 @@ func (l *Ledger) tryTx(ctx context.Context, changes int, fn func(ctx context.Con
 // withConn runs fn with a pooled connection, waiting at most AcquireTimeout
 // for one, and gives fn at most TxTimeout.
 func (l *Ledger) withConn(ctx context.Context, fn func(ctx context.Context, conn *pgxpool.Conn) error) error {
+	return l.withConnFor(ctx, l.opts.TxTimeout, fn)
+}
+
+// withConnFor is withConn with fn given at most timeout.
+func (l *Ledger) withConnFor(ctx context.Context, timeout time.Duration, fn func(ctx context.Context, conn *pgxpool.Conn) error) error {
 	actx, cancel := context.WithTimeout(ctx, l.opts.AcquireTimeout)
 	conn, err := l.pool.Acquire(actx)
 	cancel()
@@ -78,7 +83,7 @@ func (l *Ledger) withConn(ctx context.Context, fn func(ctx context.Context, conn
 		return fmt.Errorf("%w: acquire connection: %w", ErrUnavailable, err)
 	}
 	defer conn.Release()
-	ctx, cancel = context.WithTimeout(ctx, l.opts.TxTimeout)
+	ctx, cancel = context.WithTimeout(ctx, timeout)
 	defer cancel()
 	return classify(ctx, fn(ctx, conn))
 }

@@ -35,12 +35,13 @@ const entryStream = `SELECT ` + entryColumns + ` FROM entries WHERE user_id = $1
 // VerifyUser recomputes user id's ledger from its entries: seq runs 1..n
 // with no gap, every balance_after is the running sum, the hash chain is
 // intact, and the projection's balance and seq equal the ledger's. It reads
-// in one repeatable-read snapshot, streaming the entries. It returns
-// ErrNotFound or ErrUnavailable; a failed check is not an error but
-// Verification.OK == false.
+// in one repeatable-read snapshot, streaming the entries (memory does not
+// grow with the history), within VerifyTimeout. It returns ErrNotFound or
+// ErrUnavailable; a failed check is not an error but Verification.OK ==
+// false.
 func (l *Ledger) VerifyUser(ctx context.Context, id int64) (Verification, error) {
 	v := Verification{UserID: id, ChainValid: true}
-	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+	err := l.withConnFor(ctx, l.opts.VerifyTimeout, func(ctx context.Context, conn *pgxpool.Conn) error {
 		tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 		if err != nil {
 			return err

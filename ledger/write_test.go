@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -104,4 +105,20 @@ func TestProjectionWithoutEntryFailsCommit(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, money.Cents(100), u.Balance)
 	require.Equal(t, int64(1), u.Seq)
+}
+
+// TestVerifyHasItsOwnDeadline: verifying a user reads its whole history,
+// so it runs under VerifyTimeout, not the request deadline TxTimeout.
+func TestVerifyHasItsOwnDeadline(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, pool := newLedger(t)
+	_, err := l.CreateUser(ctx, ledger.NewUser{ID: 1, Balance: 100})
+	require.NoError(t, err)
+	short := ledger.New(pool, ledger.Options{TxTimeout: time.Nanosecond})
+	_, err = short.FindUser(ctx, 1)
+	require.ErrorIs(t, err, ledger.ErrUnavailable, "a request read hits TxTimeout")
+	v, err := short.VerifyUser(ctx, 1)
+	require.NoError(t, err)
+	require.True(t, v.OK)
 }
