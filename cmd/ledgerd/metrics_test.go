@@ -159,6 +159,7 @@ func TestMetrics(t *testing.T) {
 		"ledger_write_transaction_duration_seconds":      nil,
 		"ledger_write_batch_size":                        nil,
 		"ledger_transaction_retries_total":               nil,
+		"ledger_write_batch_splits_total":                nil,
 		"ledger_outbox_pending_events":                   nil,
 		"ledger_outbox_oldest_pending_age_seconds":       nil,
 		"ledger_outbox_publish_failures_total":           {"kind": "nack"},
