@@ -3,7 +3,7 @@
 -- headers; the relay builds them when it publishes (see package ledger's
 -- ExpandEvents), byte for byte what the body column would have held. Each
 -- change then writes about a tenth of the bytes it used to into the
--- outbox, and the relay's UPDATE of published_at rewrites a small row.
+-- outbox.
 -- Rows with a body (written before, or by producers without a source) are
 -- published as before.
 ALTER TABLE outbox ADD COLUMN source_id uuid;

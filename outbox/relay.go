@@ -50,7 +50,8 @@ type RelayConfig struct {
 	// MaxBackoff caps the wait between reconnection attempts. Default 10s.
 	MaxBackoff time.Duration
 	// Retention is how long published rows are kept before they are
-	// purged. Default 24h.
+	// purged. 0 (the default) deletes each row as soon as the broker
+	// confirms it.
 	Retention time.Duration
 	// Logger receives the relay's logs. Default slog.Default().
 	Logger *slog.Logger
@@ -81,8 +82,8 @@ func (c *RelayConfig) setDefaults() {
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 10 * time.Second
 	}
-	if c.Retention <= 0 {
-		c.Retention = 24 * time.Hour
+	if c.Retention < 0 {
+		c.Retention = 0
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -300,7 +301,7 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 		}
 		// Purge on a timer, busy or idle, so a steady backlog cannot
 		// keep published rows forever.
-		if time.Since(lastPurge) > time.Minute {
+		if r.cfg.Retention > 0 && time.Since(lastPurge) > time.Minute {
 			lastPurge = time.Now()
 			if n, err := purgePublished(ctx, conn, r.cfg.Retention, 10_000); err != nil {
 				return err
@@ -374,7 +375,7 @@ func (r *Relay) settle(ctx context.Context, conn *pgx.Conn, f *flight) error {
 	defer cancel()
 	n, perr := f.await(wctx)
 	if n > 0 {
-		if err := markPublished(wctx, conn, f.ids()[:n]); err != nil {
+		if err := markPublished(wctx, conn, f.ids()[:n], r.cfg.Retention > 0); err != nil {
 			return err
 		}
 		r.published(f.rows[:n])

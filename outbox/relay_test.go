@@ -49,15 +49,20 @@ func newEnv(t *testing.T) *env {
 	return &env{url: url, pool: pool, exchange: exchange, consumer: outboxtest.NewConsumer(t, exchange)}
 }
 
-// startRelay runs a relay until the returned stop function is called.
-func (e *env) startRelay(t *testing.T, name string) (*outbox.Relay, func()) {
+// startRelay runs a relay until the returned stop function is called;
+// change, when given, adjusts its configuration.
+func (e *env) startRelay(t *testing.T, name string, change ...func(*outbox.RelayConfig)) (*outbox.Relay, func()) {
 	t.Helper()
-	r := outbox.NewRelay(outbox.RelayConfig{
+	cfg := outbox.RelayConfig{
 		DatabaseURL: e.url, AMQPURL: outboxtest.URL(), Exchange: e.exchange,
 		Name: name, Window: 64, PollInterval: 200 * time.Millisecond, LockRetry: 100 * time.Millisecond,
 		MaxBackoff: 500 * time.Millisecond, Logger: testLogger().With("test", t.Name()),
 		ExpandFunc: expandForTest,
-	})
+	}
+	for _, c := range change {
+		c(&cfg)
+	}
+	r := outbox.NewRelay(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
@@ -203,6 +208,31 @@ func TestSlimRows(t *testing.T) {
 	require.JSONEq(t, fmt.Sprintf(`{"source":%q,"event":%q}`, src, ev), string(ds[0].Body))
 	require.Equal(t, ev.String(), ds[0].MessageID)
 	require.Equal(t, int64(100), ds[0].Headers["ledger-seq"])
+}
+
+// TestRelayRetention: by default a confirmed row is deleted at once; with a
+// retention it is kept, marked published.
+func TestRelayRetention(t *testing.T) {
+	for _, keep := range []time.Duration{0, time.Hour} {
+		t.Run(keep.String(), func(t *testing.T) {
+			e := newEnv(t)
+			for seq := 1; seq <= 3; seq++ {
+				e.enqueue(t, 2, seq)
+			}
+			_, stop := e.startRelay(t, outboxtest.UniqueName("relay"), func(c *outbox.RelayConfig) { c.Retention = keep })
+			defer stop()
+			requireOrdered(t, e.consumer.WaitDistinct(6, 30*time.Second), 2, 3)
+			require.Eventually(t, func() bool { return pendingRows(t, e.pool) == 0 }, 10*time.Second, 50*time.Millisecond)
+			var rows, published int64
+			require.NoError(t, e.pool.QueryRow(context.Background(),
+				`SELECT count(*), count(published_at) FROM outbox`).Scan(&rows, &published))
+			if keep == 0 {
+				require.Zero(t, rows, "confirmed rows are deleted")
+			} else {
+				require.Equal(t, int64(6), published, "confirmed rows are kept, marked published")
+			}
+		})
+	}
 }
 
 // TestTwoRelays: of two relays on one database only one publishes; when it

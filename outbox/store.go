@@ -91,11 +91,21 @@ func decodeHeaders(s string) (map[string]any, error) {
 	return out, nil
 }
 
-const outboxMarkPublished = `UPDATE outbox SET published_at = now() WHERE id = ANY($1) AND published_at IS NULL`
+const (
+	outboxMarkPublished   = `UPDATE outbox SET published_at = now() WHERE id = ANY($1) AND published_at IS NULL`
+	outboxDeletePublished = `DELETE FROM outbox WHERE id = ANY($1)`
+)
 
-// markPublished records that the broker confirmed the rows with these ids.
-func markPublished(ctx context.Context, conn *pgx.Conn, ids []int64) error {
-	if _, err := conn.Exec(ctx, outboxMarkPublished, ids); err != nil {
+// markPublished records that the broker confirmed the rows with these ids:
+// it deletes them, or, when keep, marks them published (for the purge to
+// delete after the retention). A delete touches no index; an update of
+// published_at writes a new row version and its index entries.
+func markPublished(ctx context.Context, conn *pgx.Conn, ids []int64, keep bool) error {
+	sql := outboxDeletePublished
+	if keep {
+		sql = outboxMarkPublished
+	}
+	if _, err := conn.Exec(ctx, sql, ids); err != nil {
 		return fmt.Errorf("mark events published: %w", err)
 	}
 	return nil

@@ -42,15 +42,17 @@ func TestVersionAndUsage(t *testing.T) {
 func TestBadConfiguration(t *testing.T) {
 	t.Parallel()
 	for name, e := range map[string]map[string]string{
-		"max conns":   {"DB_MAX_CONNS": "many"},
-		"log level":   {"LOG_LEVEL": "loud"},
-		"log format":  {"LOG_FORMAT": "xml"},
-		"timeout":     {"DB_ACQUIRE_TIMEOUT": "5"},
-		"queue limit": {"USER_QUEUE_LIMIT": "-1"},
-		"auth role":   {"LEDGER_API_TOKENS": "admin:" + strings.Repeat("0", 64)},
-		"auth hash":   {"LEDGER_API_TOKENS": "writer:00"},
-		"rate limit":  {"RATE_LIMIT_RPS": "-1"},
-		"retention":   {"IDEMPOTENCY_RETENTION": "1h"},
+		"max conns":    {"DB_MAX_CONNS": "many"},
+		"log level":    {"LOG_LEVEL": "loud"},
+		"log format":   {"LOG_FORMAT": "xml"},
+		"timeout":      {"DB_ACQUIRE_TIMEOUT": "5"},
+		"queue limit":  {"USER_QUEUE_LIMIT": "-1"},
+		"auth role":    {"LEDGER_API_TOKENS": "admin:" + strings.Repeat("0", 64)},
+		"auth hash":    {"LEDGER_API_TOKENS": "writer:00"},
+		"rate limit":   {"RATE_LIMIT_RPS": "-1"},
+		"retention":    {"IDEMPOTENCY_RETENTION": "1h"},
+		"outbox keep":  {"OUTBOX_RETENTION": "-1h"},
+		"max inflight": {"MAX_INFLIGHT": "0"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
