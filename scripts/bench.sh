@@ -2,20 +2,26 @@
 # make bench: measures, in one go on this machine,
 #   (a) the PostgreSQL ceiling with pgbench for ledgerd's own statements (one
 #       change per transaction: guarded UPDATE, entry INSERT, outbox INSERT),
-#       on one hot row and spread over 100 users;
+#       on one hot row with 8 clients and spread over 10,000 users with 32;
 #   (b) the HTTP ceiling: the load tool against its trivial handler;
 #   (c) ledgerd with group commit off (MAX_BATCH=1);
-#   (d) ledgerd with group commit on (the default);
-# for the hot (sustained) and spread scenarios, plus the original burst and
-# the relay's drain, and writes docs/performance.md.
-# Bounded: every run has a fixed duration or count; everything goes to
-# 127.0.0.1. Needs PostgreSQL and RabbitMQ on localhost.
+#   (d) ledgerd with group commit on (the default), plus an open-loop hot run
+#       at 3/4 of the closed loop's rate;
+#   (e) the relay's drain against the broker's raw publish ceiling;
+# for the hot (sustained) and spread scenarios and the original burst, with
+# `ledgerd verify` after each server, and writes docs/performance.md with
+# its plots in docs/perf/ (from the runs' .hgrm files and timelines).
+# Bounded: every run has a fixed duration or count, every wait a limit;
+# everything goes to 127.0.0.1. Needs PostgreSQL and RabbitMQ on localhost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DUR=${BENCH_DURATION:-10s}
 SECS=${DUR%s}
-CLIENTS=${BENCH_PG_CLIENTS:-16}
+CLIENTS=${BENCH_PG_CLIENTS:-16}        # transactions in flight with group commit off
+HOT_CLIENTS=${BENCH_PG_HOT_CLIENTS:-8}  # pgbench clients on the hot row (issue 11's target)
+SPREAD_CLIENTS=${BENCH_PG_SPREAD_CLIENTS:-32}
+SPREAD_USERS=${BENCH_SPREAD_USERS:-10000}
 RELAY_N=${BENCH_RELAY_N:-20000}
 DRAIN_N=${BENCH_DRAIN_N:-50000}
 DB=ledger_bench
@@ -65,20 +71,20 @@ INSERT INTO outbox (event_id, routing_key, headers, body, created_at)
   VALUES (gen_random_uuid(), 'ledger.entry.deposit', '{}', '{"data":{}}', now());
 COMMIT;
 SQL
-pgbench_run() { # name users
+pgbench_run() { # name users clients
   fresh_db
   $PSQL -d $DB -c "INSERT INTO users (id) SELECT generate_series(1, $2)" >/dev/null
   local script="$OUT/$1.sql"
   { echo "\\set uid random(1, $2)"; cat "$OUT/change.sql"; } > "$script"
-  log "pgbench $1: $CLIENTS clients, ${SECS}s"
-  (cd "$OUT" && "$PGBENCH" -h 127.0.0.1 -U postgres -n -c "$CLIENTS" -j 2 -T "$SECS" -f "$script" -l --log-prefix="$1" "$DB" > "$1.pgbench.txt" 2>&1)
+  log "pgbench $1: $2 users, $3 clients, ${SECS}s"
+  (cd "$OUT" && "$PGBENCH" -h 127.0.0.1 -U postgres -n -c "$3" -j 2 -T "$SECS" -f "$script" -l --log-prefix="$1" "$DB" > "$1.pgbench.txt" 2>&1)
   local tps p99
   tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$OUT/$1.pgbench.txt" | head -n 1)
-  p99=$(cat "$OUT/$1".* 2>/dev/null | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {if (NR) printf "%.1f", a[int(NR*0.99)]/1000}')
+  p99=$(cat "$OUT/$1".[0-9]* 2>/dev/null | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END {if (NR) printf "%.1f", a[int(NR*0.99)]/1000}')
   printf '{"scenario":"%s","rps":%s,"latency_ms":{"p99":%s},"ok":true}\n' "$1" "${tps:-0}" "${p99:-0}" > "$OUT/pg-$1.json"
 }
-pgbench_run hot 1
-pgbench_run spread 100
+pgbench_run hot 1 "$HOT_CLIENTS"
+pgbench_run spread "$SPREAD_USERS" "$SPREAD_CLIENTS"
 
 # (b) the HTTP ceiling ----------------------------------------------------
 start_trivial() {
@@ -87,14 +93,14 @@ start_trivial() {
   for _ in $(seq 100); do curl -sf http://127.0.0.1:3999/healthz >/dev/null && return; sleep 0.1; done
   echo "trivial server did not start"; exit 1
 }
-lt() { # name url args...
+lt() { # name url args...: the JSON report, the latency distribution and the timeline into $OUT
   local name=$1 url=$2; shift 2
   log "loadtest $name $*"
-  bin/loadtest -url "$url" -json "$@" > "$OUT/$name.json" || true
+  bin/loadtest -url "$url" -json -hgrm "$OUT/$name.hgrm" -timeline "$OUT/$name.timeline.csv" "$@" > "$OUT/$name.json" || true
 }
 start_trivial
 lt trivial-hot-sustained http://127.0.0.1:3999 -scenario hot-sustained -duration "$DUR"
-lt trivial-spread http://127.0.0.1:3999 -scenario spread -duration "$DUR" -n 100000000
+lt trivial-spread http://127.0.0.1:3999 -scenario spread -users "$SPREAD_USERS" -duration "$DUR" -n 100000000
 lt trivial-hot http://127.0.0.1:3999 -scenario hot
 
 # (c) and (d) ledgerd -----------------------------------------------------
@@ -109,22 +115,55 @@ start_ledgerd() { # name max_batch max_inflight
 }
 stop_ledgerd() { kill "$LEDGERD_PID"; wait "$LEDGERD_PID" 2>/dev/null || true; }
 rss() { awk '/VmHWM/ {print $2}' "/proc/$LEDGERD_PID/status"; }
+# wait_drained: until the relay of the ledgerd under test has published
+# every event (/readyz shows pending 0), at most 120 s, so that the next
+# run's backlog is its own.
+wait_drained() {
+  local pending=""
+  for _ in $(seq 1200); do
+    pending=$(curl -sf http://127.0.0.1:3998/readyz | sed -n 's/.*"pending":\([0-9]*\).*/\1/p' || true)
+    [ "$pending" = 0 ] && return
+    sleep 0.1
+  done
+  log "the outbox still has ${pending:-?} events after 120 s"
+}
+# verify NAME: ledgerd verify over the whole database, as a result file.
+verify() {
+  local out ok=true
+  out=$(DATABASE_URL=$DBURL bin/ledgerd verify 2>/dev/null) || ok=false
+  out=$(printf '%s' "$out" | tail -n 1 | sed 's/"/\\"/g')
+  log "verify $1: $out"
+  printf '{"scenario":"verify","ok":%s,"details":{"output":"%s"}}\n' "$ok" "$out" > "$OUT/verify-$1.json"
+}
+# rps_of NAME: the req/s of a run's JSON report, 0 when it has none.
+# (the first "rps" of the report is the run's; the timeline's come after).
+rps_of() { grep -o '"rps":[0-9.]*' "$OUT/$1.json" 2>/dev/null | head -n 1 | cut -d: -f2 | grep . || echo 0; }
 
 # Group commit off: one request per transaction, as many transactions in
 # flight as pgbench has clients.
 start_ledgerd unbatched 1 "$CLIENTS"
 lt unbatched-hot http://127.0.0.1:3998 -scenario hot
 lt unbatched-hot-sustained http://127.0.0.1:3998 -scenario hot-sustained -duration "$DUR"
-lt unbatched-spread http://127.0.0.1:3998 -scenario spread -duration "$DUR" -n 100000000
+lt unbatched-spread http://127.0.0.1:3998 -scenario spread -users "$SPREAD_USERS" -duration "$DUR" -n 100000000
 stop_ledgerd
+verify unbatched
 
 start_ledgerd batched 512
 lt batched-hot http://127.0.0.1:3998 -scenario hot
+wait_drained
 lt batched-hot-sustained http://127.0.0.1:3998 -scenario hot-sustained -duration "$DUR"
 echo "{\"rss_kb\": $(rss)}" > "$OUT/batched-rss.json"
-lt batched-spread http://127.0.0.1:3998 -scenario spread -duration "$DUR" -n 100000000
+# The open loop at 3/4 of the closed loop's rate: latency at a load the
+# server sustains, counted from each request's due time.
+OPEN_RATE=$(awk -v r="$(rps_of batched-hot-sustained)" 'BEGIN { r = int(r * 0.75); print (r < 100 ? 100 : r) }')
+wait_drained
+lt batched-hot-open http://127.0.0.1:3998 -scenario hot-sustained -rate "$OPEN_RATE/s" -duration "$DUR"
+wait_drained
+lt batched-spread http://127.0.0.1:3998 -scenario spread -users "$SPREAD_USERS" -duration "$DUR" -n 100000000
+wait_drained
 lt batched-relay http://127.0.0.1:3998 -scenario relay -n "$RELAY_N"
 stop_ledgerd
+verify batched
 
 # (e) the relay's drain rate against the broker's raw publish ceiling -----
 log "amqp raw publish ceiling (windows of 256 confirms)"
@@ -160,5 +199,6 @@ rabbitmqctl -q delete_queue "$EXCHANGE.drain" >/dev/null 2>&1 || true
 $PSQL -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
 rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$EXCHANGE\">>), false, <<\"bench\">>)." >/dev/null 2>&1 || true
 
-go run ./scripts/benchreport -dir "$OUT" -duration "$DUR" -pg-clients "$CLIENTS" > docs/performance.md
-log "wrote docs/performance.md"
+go run ./scripts/benchreport -dir "$OUT" -duration "$DUR" -pg-hot-clients "$HOT_CLIENTS" -pg-spread-clients "$SPREAD_CLIENTS" \
+  -spread-users "$SPREAD_USERS" -plots docs/perf -plots-link perf > docs/performance.md
+log "wrote docs/performance.md and its plots in docs/perf/"

@@ -2,18 +2,25 @@
 // ledger's answers add up.
 //
 // It runs one scenario (-scenario hot, hot-sustained, spread, mixed or
-// relay) against -url with -c requests in flight, prints a report of the
-// outcomes, the latency quantiles and the invariants it checked, and exits
-// 0 only when every invariant holds and no request got a 5xx or a transport
-// error. With -serve-trivial it is instead a trivial HTTP server that
-// answers the same routes instantly, to measure the HTTP ceiling of the
-// machine. Every loop is bounded by a request count or a duration, and no
-// request goes anywhere but -url.
+// relay; -h describes each) against -url with -c requests in flight,
+// prints a report of the outcomes, the latency quantiles, the throughput
+// per second, the relay's backlog and the invariants it checked, and exits
+// 0 only when every invariant holds and no request got a 5xx or a
+// transport error. By default the loop is closed (each worker sends its
+// next request when the previous one is answered); -rate makes it open, on
+// a fixed schedule, with latency counted from each request's due time so
+// that queueing is not hidden. Latencies go into HDR histograms; -hgrm
+// writes the distribution in HdrHistogram's format, -timeline the
+// per-second throughput. With -serve-trivial it is instead a trivial HTTP
+// server that answers the same routes instantly, to measure the HTTP
+// ceiling of the machine. Every loop is bounded by a request count or a
+// duration, and no request goes anywhere but -url.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -44,11 +51,15 @@ var errFailed = errors.New("checks failed")
 
 // run is the whole program: it parses args (args[0] is the program name),
 // then serves the trivial server or runs a scenario and writes its report
-// to stdout. Progress goes to stderr when stderr is a terminal. It returns
-// an error wrapping errUsage for a bad command line and errFailed when the
-// report says a check failed.
+// to stdout, and the files of -hgrm and -timeline. Progress goes to stderr
+// when stderr is a terminal. It returns nil after -h (the help went to
+// stderr), an error wrapping errUsage for a bad command line and errFailed
+// when the report says a check failed.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts, err := parseOptions(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -74,6 +85,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
+	if err := writeFiles(opts, res.Phase); err != nil {
+		return err
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("interrupted: %w", context.Cause(ctx))
 	}
@@ -81,4 +95,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errFailed
 	}
 	return nil
+}
+
+// writeFiles writes the files asked for with -hgrm and -timeline.
+func writeFiles(o options, p *phase) error {
+	if o.HgrmFile != "" {
+		if err := writeFile(o.HgrmFile, p.Latency.WriteHgrm); err != nil {
+			return fmt.Errorf("write -hgrm: %w", err)
+		}
+	}
+	if o.TimelineFile != "" {
+		if err := writeFile(o.TimelineFile, func(w io.Writer) error { return writeTimelineCSV(w, p.Timeline) }); err != nil {
+			return fmt.Errorf("write -timeline: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeFile creates (or truncates) name and writes it with write.
+func writeFile(name string, write func(io.Writer) error) error {
+	f, err := os.Create(name) //nolint:gosec // a path the user named on the command line
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }

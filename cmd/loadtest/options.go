@@ -1,10 +1,14 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -24,6 +28,12 @@ type options struct {
 	JSON         bool
 	ServeTrivial bool
 	Listen       string
+	// Rate is -rate, requests per second of the open loop; 0 for a closed
+	// loop.
+	Rate rateFlag
+	// HgrmFile and TimelineFile are -hgrm and -timeline; empty for none.
+	HgrmFile     string
+	TimelineFile string
 
 	// nSet and durationSet say whether -n and -duration were given, to
 	// pick how a scenario's loop is bounded (see countBound, timeBound).
@@ -37,19 +47,27 @@ const (
 	maxUsers       = 1_000_000
 )
 
-// parseOptions reads the command line; errors wrap errUsage.
+// openLoopScenarios are the scenarios that take -rate: the sustained
+// ones. hot is a burst whose outcome count is the point, and relay times
+// the drain after a burst.
+var openLoopScenarios = map[string]bool{"hot-sustained": true, "spread": true, "mixed": true}
+
+// parseOptions reads the command line; errors wrap errUsage, except
+// flag.ErrHelp after -h, for which the usage has been written to stderr.
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	var o options
 	name := "loadtest"
 	if len(args) > 0 {
-		name, args = args[0], args[1:]
+		name, args = filepath.Base(args[0]), args[1:]
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { usage(fs) }
 	fs.StringVar(&o.URL, "url", "http://localhost:3000", "base URL of the ledgerd under test; no request goes anywhere else")
 	fs.StringVar(&o.Scenario, "scenario", "hot", "one of "+scenarioNames())
 	fs.Int64Var(&o.N, "n", 10_000, "requests to send (hot, spread, mixed, relay; with -duration, whichever ends first)")
-	fs.IntVar(&o.C, "c", 1000, "requests in flight")
+	fs.IntVar(&o.C, "c", 1000, "requests in flight (with -rate, the most; a request due while all are busy starts late, and its latency counts the wait)")
+	fs.Var(&o.Rate, "rate", "open loop: send `N` requests per second (N or N/s) at fixed times whatever the answers, latency measured from each request's due time (hot-sustained, spread, mixed); closed loop when unset")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to send (hot-sustained; spread and mixed when given)")
 	fs.IntVar(&o.Users, "users", 100, "users of spread, mixed and relay")
 	fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "timeout of one request")
@@ -59,7 +77,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.JSON, "json", false, "print the report as one JSON object")
 	fs.BoolVar(&o.ServeTrivial, "serve-trivial", false, "run the trivial server instead of a scenario (the HTTP ceiling)")
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:3999", "address of -serve-trivial")
+	fs.StringVar(&o.HgrmFile, "hgrm", "", "write the latency distribution to `FILE` in HdrHistogram's .hgrm percentile format (milliseconds)")
+	fs.StringVar(&o.TimelineFile, "timeline", "", "write the requests completed and their p99 per second to `FILE` as CSV")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
 		return o, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() > 0 {
@@ -89,6 +112,9 @@ func (o options) validate() error {
 	}
 	if o.Users < 1 || o.Users > maxUsers {
 		problems = append(problems, fmt.Sprintf("-users must be between 1 and %d", maxUsers))
+	}
+	if o.Rate > 0 && !openLoopScenarios[o.Scenario] {
+		problems = append(problems, "-rate applies to hot-sustained, spread and mixed")
 	}
 	if o.Scenario == "mixed" && o.Users < 2 {
 		problems = append(problems, "mixed needs -users ≥ 2 for transfers")
@@ -146,5 +172,25 @@ func (b bound) String() string {
 		return fmt.Sprintf("n=%d", b.n)
 	default:
 		return b.d.String()
+	}
+}
+
+// usage writes the help of -h: the synopsis, the flags, and each scenario
+// with what it does.
+func usage(fs *flag.FlagSet) {
+	w := fs.Output()
+	fmt.Fprintf(w, "Usage: %s [flags]\n\n", fs.Name())
+	fmt.Fprintln(w, "Drives a running ledgerd over HTTP with one scenario, checks that its answers add up, and reports")
+	fmt.Fprintln(w, "throughput and latency (exit 0 only when every check holds).")
+	fmt.Fprintln(w, "\nFlags:")
+	fs.PrintDefaults()
+	fmt.Fprintln(w, "\nScenarios:")
+	names := slices.Sorted(maps.Keys(scenarios))
+	wide := 0
+	for _, n := range names {
+		wide = max(wide, len(n))
+	}
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-*s  %s\n", wide, n, scenarios[n].about)
 	}
 }

@@ -53,6 +53,15 @@ type report struct {
 	ClientCPUSeconds float64          `json:"client_cpu_seconds"`
 	ClientCores      int              `json:"client_cores"`
 	OK               bool             `json:"ok"`
+	// StartDelayMS is, in the open loop, how late after their due times
+	// the requests were sent (every worker was busy, or the client fell
+	// behind); absent in a closed loop.
+	StartDelayMS *delayMS `json:"start_delay_ms,omitempty"`
+	// Timeline is the throughput and p99 of each second of the load.
+	Timeline []second `json:"timeline"`
+	// RelayBacklog is the relay's outbox backlog sampled from /readyz
+	// during the load; absent when the server showed none (relay off).
+	RelayBacklog *backlogStats `json:"relay_backlog,omitempty"`
 
 	checks  []invariant // Invariants in order, with their details
 	details []detail
@@ -64,6 +73,7 @@ type settings struct {
 	Concurrency int     `json:"concurrency"`
 	Bound       string  `json:"bound"`
 	Users       int     `json:"users,omitempty"`
+	Rate        float64 `json:"rate,omitempty"` // -rate, requests per second; absent in a closed loop
 	Idempotency bool    `json:"idempotency"`
 	Auth        bool    `json:"auth"`
 	TimeoutSecs float64 `json:"timeout_seconds"`
@@ -76,6 +86,14 @@ type latencyMS struct {
 	P99  float64 `json:"p99"`
 	P999 float64 `json:"p999"`
 	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// delayMS are quantiles of the open loop's start delays in milliseconds.
+type delayMS struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -98,7 +116,7 @@ func newReport(o options, res *result) report {
 	r := report{
 		Scenario: o.Scenario,
 		Settings: settings{
-			URL: o.URL, Concurrency: o.C, Bound: res.Bound.String(), Idempotency: o.Idempotency,
+			URL: o.URL, Concurrency: o.C, Bound: res.Bound.String(), Rate: p.Rate, Idempotency: o.Idempotency,
 			Auth: o.Token != "", TimeoutSecs: o.Timeout.Seconds(),
 		},
 		Requests:        p.Requests,
@@ -106,15 +124,23 @@ func newReport(o options, res *result) report {
 		RPS:             float64(p.Requests) / max(p.Elapsed.Seconds(), 1e-9),
 		LatencyMS: latencyMS{
 			P50: ms(p.Latency.Quantile(0.5)), P90: ms(p.Latency.Quantile(0.9)), P99: ms(p.Latency.Quantile(0.99)),
-			P999: ms(p.Latency.Quantile(0.999)), Max: ms(p.Latency.Max()),
+			P999: ms(p.Latency.Quantile(0.999)), Max: ms(p.Latency.Max()), Mean: ms(p.Latency.Mean()),
 		},
 		Outcomes:         p.Outcomes,
 		Invariants:       map[string]bool{},
 		ClientCPUSeconds: p.CPU.Seconds(),
 		ClientCores:      runtime.NumCPU(),
 		OK:               true,
+		Timeline:         p.Timeline,
+		RelayBacklog:     p.Backlog,
 		checks:           checks,
 		details:          res.Details,
+	}
+	if r.Timeline == nil {
+		r.Timeline = []second{}
+	}
+	if p.StartDelay != nil {
+		r.StartDelayMS = &delayMS{P50: ms(p.StartDelay.Quantile(0.5)), P99: ms(p.StartDelay.Quantile(0.99)), Max: ms(p.StartDelay.Max())}
 	}
 	if o.Scenario != "hot" && o.Scenario != "hot-sustained" {
 		r.Settings.Users = o.Users
@@ -149,6 +175,12 @@ func writeTextReport(w io.Writer, r report) error {
 	}
 	fmt.Fprintf(tw, "settings\tc=%d, %s%s, idempotency=%t, auth=%t, timeout=%gs\n",
 		s.Concurrency, s.Bound, users, s.Idempotency, s.Auth, s.TimeoutSecs)
+	if d := r.StartDelayMS; d != nil {
+		fmt.Fprintf(tw, "loop\topen, %g req/s due (latency from each due time); sent late by p50 %s  p99 %s  max %s ms\n",
+			s.Rate, fmtMS(d.P50), fmtMS(d.P99), fmtMS(d.Max))
+	} else {
+		fmt.Fprintf(tw, "loop\tclosed (each request sent when an earlier one is answered)\n")
+	}
 	fmt.Fprintf(tw, "duration\t%.3f s\n", r.DurationSeconds)
 	fmt.Fprintf(tw, "requests\t%d (%.1f req/s)\n", r.Requests, r.RPS)
 	for i, k := range slices.Sorted(maps.Keys(r.Outcomes)) {
@@ -161,6 +193,12 @@ func writeTextReport(w io.Writer, r report) error {
 	l := r.LatencyMS
 	fmt.Fprintf(tw, "latency (ms)\tp50 %s  p90 %s  p99 %s  p99.9 %s  max %s\n",
 		fmtMS(l.P50), fmtMS(l.P90), fmtMS(l.P99), fmtMS(l.P999), fmtMS(l.Max))
+	if line := timelineSummary(r.Timeline); line != "" {
+		fmt.Fprintf(tw, "per second\t%s\n", line)
+	}
+	if b := r.RelayBacklog; b != nil {
+		fmt.Fprintf(tw, "relay backlog\tat most %d pending, the oldest %.3f s old (%d samples of /readyz)\n", b.MaxPending, b.MaxOldestAgeSecs, b.Samples)
+	}
 	fmt.Fprintf(tw, "client CPU\t%.2f s user+sys = %.2f of %d cores over the run\n",
 		r.ClientCPUSeconds, r.ClientCPUSeconds/max(r.DurationSeconds, 1e-9), r.ClientCores)
 	for _, d := range r.details {
@@ -196,4 +234,22 @@ func fmtValue(v any) string {
 		return strconv.FormatFloat(f, 'f', 3, 64)
 	}
 	return fmt.Sprint(v)
+}
+
+// timelineSummary is the spread of the whole seconds' throughput: "req/s
+// min 812, median 900, max 950 (whole seconds: 10)"; empty when no
+// second was whole.
+func timelineSummary(secs []second) string {
+	var rates []float64
+	for _, s := range secs {
+		if s.Seconds == 1 {
+			rates = append(rates, s.RPS)
+		}
+	}
+	if len(rates) == 0 {
+		return ""
+	}
+	slices.Sort(rates)
+	return fmt.Sprintf("req/s min %.0f, median %.0f, max %.0f (whole seconds: %d)",
+		rates[0], rates[len(rates)/2], rates[len(rates)-1], len(rates))
 }

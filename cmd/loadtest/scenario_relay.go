@@ -15,14 +15,20 @@ const relayPoll = 50 * time.Millisecond
 // lead and reach the broker before it gives up.
 const relayLeaderWait = 15 * time.Second
 
-// relayState is data.relay of GET /readyz.
+// relayState is data.relay of GET /readyz: outbox.Status of the relay in
+// the server, or {"enabled": false, "note": …} when it runs elsewhere.
 type relayState struct {
 	Enabled         bool   `json:"enabled"`
 	Role            string `json:"role"`
 	BrokerConnected bool   `json:"brokerConnected"`
 	Published       int64  `json:"published"`
-	Pending         int64  `json:"pending"`
-	Note            string `json:"note"`
+	// Pending and OldestPendingAgeSeconds are the outbox backlog as the
+	// relay last read it, at BacklogAt (the zero time until its first
+	// read). The pointers are nil when a server does not show them.
+	Pending                 int64      `json:"pending"`
+	OldestPendingAgeSeconds *float64   `json:"oldestPendingAgeSeconds"`
+	BacklogAt               *time.Time `json:"backlogAt"`
+	Note                    string     `json:"note"`
 }
 
 func (e *env) readRelay(ctx context.Context) (relayState, error) {
@@ -103,18 +109,14 @@ func runRelay(ctx context.Context, e *env) (*result, error) {
 			drained = true
 			break
 		}
-		if e.progress {
-			fmt.Fprintf(e.stderr, "\r\033[Kdraining: pending %d, published %d of %d", last.Pending, last.Published-r0.Published, expected)
-		}
+		e.drawProgress(fmt.Sprintf("draining: pending %d, published %d of %d", last.Pending, last.Published-r0.Published, expected))
 		time.Sleep(relayPoll)
 		if last, err = e.readRelay(ctx); err != nil {
 			return nil, err
 		}
 	}
 	drainedAt := time.Now()
-	if e.progress {
-		fmt.Fprint(e.stderr, "\r\033[K")
-	}
+	e.clearProgress()
 	drain := drainedAt.Sub(burstEnd)
 
 	_, checks, err := e.checkBook(ctx, ids, bk)

@@ -28,6 +28,9 @@ type jsonReport struct {
 	Details          map[string]any     `json:"details"`
 	ClientCPUSeconds *float64           `json:"client_cpu_seconds"`
 	OK               bool               `json:"ok"`
+	StartDelayMS     map[string]float64 `json:"start_delay_ms"`
+	Timeline         []second           `json:"timeline"`
+	RelayBacklog     *backlogStats      `json:"relay_backlog"`
 }
 
 // startTrivial starts the trivial server, wrapped by wrap when not nil,
@@ -66,7 +69,7 @@ func requireAllHold(tb testing.TB, rep jsonReport) {
 	for name, ok := range rep.Invariants {
 		require.True(tb, ok, "invariant %s", name)
 	}
-	for _, q := range []string{"p50", "p90", "p99", "p999", "max"} {
+	for _, q := range []string{"p50", "p90", "p99", "p999", "max", "mean"} {
 		require.Contains(tb, rep.LatencyMS, q)
 	}
 	require.LessOrEqual(tb, rep.LatencyMS["p50"], rep.LatencyMS["p99"])
@@ -74,6 +77,14 @@ func requireAllHold(tb testing.TB, rep jsonReport) {
 	require.NotNil(tb, rep.ClientCPUSeconds)
 	require.Positive(tb, rep.DurationSeconds)
 	require.Positive(tb, rep.RPS)
+	var n int64
+	for i, s := range rep.Timeline {
+		require.Equal(tb, i, s.T, "one interval per second, in order")
+		n += s.Requests
+	}
+	require.Equal(tb, rep.Requests, n, "every request is in the timeline once")
+	require.NotNil(tb, rep.RelayBacklog, "the trivial server shows a relay")
+	require.GreaterOrEqual(tb, rep.RelayBacklog.Samples, 2, "read before and after the load")
 }
 
 // TestScenarios runs every scenario end to end against the trivial
@@ -124,6 +135,21 @@ func TestScenarios(t *testing.T) {
 		}},
 		{"idempotency keys", []string{"-scenario", "spread", "-n", "100", "-c", "10", "-users", "2", "-idempotency"}, func(t *testing.T, rep jsonReport) {
 			require.Equal(t, true, rep.Settings["idempotency"])
+		}},
+		{"closed loop", []string{"-scenario", "spread", "-n", "50", "-c", "5", "-users", "2"}, func(t *testing.T, rep jsonReport) {
+			require.NotContains(t, rep.Settings, "rate")
+			require.Nil(t, rep.StartDelayMS)
+		}},
+		{"spread open loop", []string{"-scenario", "spread", "-rate", "2000/s", "-n", "100", "-c", "20", "-users", "5"}, func(t *testing.T, rep jsonReport) {
+			require.Equal(t, map[string]int64{"200": 100}, rep.Outcomes)
+			require.InDelta(t, 2000, rep.Settings["rate"], 0)
+			require.Contains(t, rep.StartDelayMS, "p99")
+		}},
+		{"hot-sustained open loop by duration", []string{"-scenario", "hot-sustained", "-rate", "1000", "-duration", "200ms", "-c", "10"}, func(t *testing.T, rep jsonReport) {
+			require.Equal(t, int64(200), rep.Requests, "one request due every millisecond for 200 ms")
+		}},
+		{"mixed open loop", []string{"-scenario", "mixed", "-rate", "3000/s", "-n", "150", "-c", "10", "-users", "4"}, func(t *testing.T, rep jsonReport) {
+			require.Equal(t, int64(150), rep.Requests)
 		}},
 	}
 	for _, tt := range tests {

@@ -1,5 +1,7 @@
-// Command benchreport turns the results of scripts/bench.sh (JSON files of
-// the load tool and of pgbench) into docs/performance.md.
+// Command benchreport turns the results of scripts/bench.sh into
+// docs/performance.md: the JSON reports of the load tool and of pgbench,
+// and, with -plots, SVG plots drawn from the runs' .hgrm latency
+// distributions and per-second timelines, which the page shows.
 package main
 
 import (
@@ -13,6 +15,8 @@ import (
 	"time"
 )
 
+// result is one run's JSON report (the load tool's -json, or the bench
+// script's own for pgbench, memory, the drain and verify).
 type result struct {
 	Scenario   string             `json:"scenario"`
 	Requests   int64              `json:"requests"`
@@ -25,30 +29,83 @@ type result struct {
 	Details    map[string]any     `json:"details"`
 	OK         bool               `json:"ok"`
 	RSSKB      float64            `json:"rss_kb"`
-	found      bool
+	Settings   struct {
+		Concurrency int     `json:"concurrency"`
+		Users       int     `json:"users"`
+		Rate        float64 `json:"rate"`
+	} `json:"settings"`
+	RelayBacklog *backlog `json:"relay_backlog"`
+	found        bool
+}
+
+// backlog is the relay backlog the load tool saw during a run.
+type backlog struct {
+	Samples    int     `json:"samples"`
+	MaxPending int64   `json:"max_pending"`
+	MaxAge     float64 `json:"max_oldest_pending_age_seconds"`
+}
+
+// config is the command line.
+type config struct {
+	dir             string
+	duration        string
+	pgHotClients    int
+	pgSpreadClients int
+	spreadUsers     int
+	// plotsDir is where the SVG plots go; empty for none.
+	plotsDir string
+	// plotsLink is plotsDir as the page links it, relative to the page.
+	plotsLink string
 }
 
 func main() {
-	dir := flag.String("dir", ".", "directory of the bench results")
-	dur := flag.String("duration", "10s", "duration of the sustained runs")
-	clients := flag.Int("pg-clients", 16, "pgbench clients")
+	var c config
+	flag.StringVar(&c.dir, "dir", ".", "directory of the bench results")
+	flag.StringVar(&c.duration, "duration", "10s", "duration of the sustained runs")
+	flag.IntVar(&c.pgHotClients, "pg-hot-clients", 8, "pgbench clients on the hot row")
+	flag.IntVar(&c.pgSpreadClients, "pg-spread-clients", 32, "pgbench clients of the spread run")
+	flag.IntVar(&c.spreadUsers, "spread-users", 10_000, "users of the spread runs")
+	flag.StringVar(&c.plotsDir, "plots", "", "write SVG plots into this `directory` (created when missing) and show them")
+	flag.StringVar(&c.plotsLink, "plots-link", "perf", "the plots' directory as the page links it (relative to the page)")
 	flag.Parse()
-	if err := write(os.Stdout, *dir, *dur, *clients); err != nil {
+	if err := run(os.Stdout, c); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
 }
 
-func load(dir, name string) result {
-	var r result
-	b, err := os.ReadFile(filepath.Join(dir, name+".json")) //nolint:gosec // the bench script's own result files
-	if err != nil {
-		return r
+// run writes the page to w, after the plots when c.plotsDir is set.
+func run(w io.Writer, c config) error {
+	rs := loadRuns(c.dir)
+	var plots []plotRef
+	if c.plotsDir != "" {
+		var err error
+		if plots, err = writePlots(c, rs); err != nil {
+			return err
+		}
 	}
-	if json.Unmarshal(b, &r) == nil {
+	return write(w, c, rs, plots)
+}
+
+// runs are the results by name (the file name without .json); a missing
+// one is the zero result, not found.
+type runs map[string]result
+
+// loadRuns reads every NAME.json of dir; a file that is not a JSON object
+// is left out.
+func loadRuns(dir string) runs {
+	rs := runs{}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	for _, f := range files {
+		var r result
+		b, err := os.ReadFile(f) //nolint:gosec // the bench script's own result files
+		if err != nil || json.Unmarshal(b, &r) != nil {
+			continue
+		}
 		r.found = true
+		rs[strings.TrimSuffix(filepath.Base(f), ".json")] = r
 	}
-	return r
+	return rs
 }
 
 func text(dir, name string) string {
@@ -68,21 +125,30 @@ func row(w io.Writer, label string, r result, ratios ...string) {
 		fmt.Fprintf(w, "| %s | (no result) | | | %s |\n", label, strings.Join(ratios, " | "))
 		return
 	}
-	ok := "✓"
-	if !r.OK {
-		ok = "✗"
-	}
-	fmt.Fprintf(w, "| %s | %.0f | %.1f | %s | %s |\n", label, r.RPS, r.Latency["p99"], ok, strings.Join(ratios, " | "))
+	fmt.Fprintf(w, "| %s | %.0f | %.1f | %s | %s |\n", label, r.RPS, r.Latency["p99"], mark(r.OK), strings.Join(ratios, " | "))
 }
 
-func write(w io.Writer, dir, dur string, clients int) error {
-	pgHot, pgSpread := load(dir, "pg-hot"), load(dir, "pg-spread")
-	trHot, trSpread, trBurst := load(dir, "trivial-hot-sustained"), load(dir, "trivial-spread"), load(dir, "trivial-hot")
-	ubHot, ubSpread, ubBurst := load(dir, "unbatched-hot-sustained"), load(dir, "unbatched-spread"), load(dir, "unbatched-hot")
-	bHot, bSpread, bBurst := load(dir, "batched-hot-sustained"), load(dir, "batched-spread"), load(dir, "batched-hot")
-	relay, rss := load(dir, "batched-relay"), load(dir, "batched-rss")
-	amqpCeiling, drain := load(dir, "amqp-ceiling"), load(dir, "relay-drain")
+func mark(ok bool) string {
+	if ok {
+		return "✓"
+	}
+	return "✗"
+}
 
+// write writes the page.
+func write(w io.Writer, c config, rs runs, plots []plotRef) error {
+	writeIntro(w, c)
+	writeResults(w, c, rs)
+	writeTargets(w, c, rs)
+	writePlotLinks(w, c, plots)
+	writeProse(w)
+	writeBurst(w, rs)
+	writeRelay(w, c, rs)
+	writeTail(w, c, rs)
+	return nil
+}
+
+func writeIntro(w io.Writer, c config) {
 	fmt.Fprintf(w, `# Performance
 
 Measured by `+"`make bench`"+` on %s. One command runs everything below in one
@@ -96,63 +162,162 @@ share the machine's cores, so read ratios, not absolute numbers.
 - **PostgreSQL**: pgbench running the statements of one change committed
   alone (a guarded UPDATE of the user's row, the entry INSERT with its chain
   trigger, the outbox INSERT, COMMIT with the deferred projection check),
-  %d clients, for %s: on one hot row, and spread over 100 users. This is what
-  any design that commits each change alone can reach.
+  for %s: on one hot row with %d clients, and spread over the same %s users
+  as the spread runs with %d clients. This is what any design that commits
+  each change alone can reach.
 - **HTTP**: the load tool against its own trivial handler (`+"`loadtest -serve-trivial`"+`),
   which answers the same JSON instantly: what HTTP, JSON and the load tool
   themselves cost here.
+`, time.Now().UTC().Format("2006-01-02"), c.duration, c.pgHotClients, thousands(c.spreadUsers), c.pgSpreadClients)
+}
 
+func writeResults(w io.Writer, c config, rs runs) {
+	fmt.Fprintf(w, `
 ## Results
 
-Sustained runs last %s with 1,000 requests in flight (hot: one user,
-alternating deposits and withdrawals; spread: 100 users).
+Sustained runs last %s with 1,000 requests in flight and 1,000 connections
+(hot: one user, alternating deposits and withdrawals of 1.00; spread: %s
+users, a random one per request), in a closed loop: each connection sends
+its next request when the previous one is answered. The open-loop run sends
+on a fixed schedule instead (`+"`-rate`"+`), and measures each request from
+the time it was due, so that waiting for a free connection counts.
 
 | run | req/s | p99 ms | checks | vs PostgreSQL ceiling | vs HTTP ceiling | vs group commit off |
 |---|---|---|---|---|---|---|
-`, time.Now().UTC().Format("2006-01-02"), clients, dur, dur)
-	row(w, "pgbench hot row (ceiling)", pgHot, "1.00×", "—", "—")
-	row(w, "pgbench spread (ceiling)", pgSpread, "1.00×", "—", "—")
+`, c.duration, thousands(c.spreadUsers))
+	pgHot, pgSpread := rs["pg-hot"], rs["pg-spread"]
+	trHot, trSpread := rs["trivial-hot-sustained"], rs["trivial-spread"]
+	ubHot, ubSpread := rs["unbatched-hot-sustained"], rs["unbatched-spread"]
+	bHot, bOpen, bSpread := rs["batched-hot-sustained"], rs["batched-hot-open"], rs["batched-spread"]
+	row(w, fmt.Sprintf("pgbench hot row, %d clients (ceiling)", c.pgHotClients), pgHot, "1.00×", "—", "—")
+	row(w, fmt.Sprintf("pgbench spread, %d clients (ceiling)", c.pgSpreadClients), pgSpread, "1.00×", "—", "—")
 	row(w, "trivial HTTP handler, hot (ceiling)", trHot, "—", "1.00×", "—")
 	row(w, "trivial HTTP handler, spread (ceiling)", trSpread, "—", "1.00×", "—")
 	row(w, "ledgerd, group commit off, hot", ubHot, ratio(ubHot, pgHot), ratio(ubHot, trHot), "1.00×")
 	row(w, "**ledgerd, group commit on, hot**", bHot, ratio(bHot, pgHot), ratio(bHot, trHot), ratio(bHot, ubHot))
+	row(w, fmt.Sprintf("ledgerd, group commit on, hot, open loop at %.0f req/s", bOpen.Settings.Rate), bOpen,
+		ratio(bOpen, pgHot), ratio(bOpen, trHot), ratio(bOpen, ubHot))
 	row(w, "ledgerd, group commit off, spread", ubSpread, ratio(ubSpread, pgSpread), ratio(ubSpread, trSpread), "1.00×")
-	row(w, "ledgerd, group commit on, spread", bSpread, ratio(bSpread, pgSpread), ratio(bSpread, trSpread), ratio(bSpread, ubSpread))
-
-	fmt.Fprintf(w, `
+	row(w, "**ledgerd, group commit on, spread**", bSpread, ratio(bSpread, pgSpread), ratio(bSpread, trSpread), ratio(bSpread, ubSpread))
+	fmt.Fprint(w, `
 "checks" is ✓ when every invariant the load tool checks after the run held
 (final balance = start + accepted amounts, entry count, verify, no 5xx, no
 transport error).
-
 `)
-	target := func(name string, ok bool, measured string) {
-		mark := "met"
-		if !ok {
-			mark = "**not met**"
+}
+
+// target is one row of the Targets table.
+type target struct {
+	name     string
+	measured string
+	ok       bool
+}
+
+func writeTargets(w io.Writer, c config, rs runs) {
+	fmt.Fprint(w, "\n## Targets\n\nIssue 11's targets, as ratios measured side by side in this run.\n\n| target | measured | |\n|---|---|---|\n")
+	for _, t := range targets(c, rs) {
+		verdict := "met"
+		if !t.ok {
+			verdict = "**not met**"
 		}
-		fmt.Fprintf(w, "| %s | %s | %s |\n", name, measured, mark)
+		fmt.Fprintf(w, "| %s | %s | %s |\n", t.name, t.measured, verdict)
 	}
-	fmt.Fprintf(w, "\n## Targets\n\n| target | measured | |\n|---|---|---|\n")
-	if bHot.found && pgHot.found && ubHot.found {
-		target("hot, group commit on: ≥ 5 × the pgbench hot-row ceiling", bHot.RPS >= 5*pgHot.RPS, ratio(bHot, pgHot))
-		target("hot, group commit on: ≥ 5 × group commit off", bHot.RPS >= 5*ubHot.RPS, ratio(bHot, ubHot))
-		target("hot, 1,000 in flight: p99 < 250 ms", bHot.Latency["p99"] < 250, fmt.Sprintf("%.0f ms", bHot.Latency["p99"]))
+}
+
+// targets are the rows of the Targets table, in order. A target whose
+// runs are missing is not met, and says so.
+func targets(c config, rs runs) []target {
+	pgHot, pgSpread := rs["pg-hot"], rs["pg-spread"]
+	bHot, bBurst, bSpread := rs["batched-hot-sustained"], rs["batched-hot"], rs["batched-spread"]
+	amqp, drain, rss := rs["amqp-ceiling"], rs["relay-drain"], rs["batched-rss"]
+	missing := target{measured: "(not measured)"}
+	var out []target
+	add := func(name string, have bool, t target) {
+		if !have {
+			t = missing
+		}
+		t.name = name
+		out = append(out, t)
 	}
-	if bSpread.found && pgSpread.found {
-		target("spread: ≥ 0.6 × the pgbench spread ceiling", bSpread.RPS >= 0.6*pgSpread.RPS, ratio(bSpread, pgSpread))
+	add(fmt.Sprintf("Hot: one user, %s connections: ≥ 8 × the pgbench hot-row ceiling (%d clients)", thousands(bHot.Settings.Concurrency), c.pgHotClients),
+		bHot.found && pgHot.found, target{
+			measured: fmt.Sprintf("%.0f vs %.0f req/s: %s", bHot.RPS, pgHot.RPS, ratio(bHot, pgHot)),
+			ok:       bHot.Settings.Concurrency >= 256 && bHot.RPS >= 8*pgHot.RPS,
+		})
+	add("Seed burst (10,000 × −2 on 10000, 1,000 in flight): p99 < 250 ms", bBurst.found, target{
+		measured: fmt.Sprintf("%.0f ms", bBurst.Latency["p99"]), ok: bBurst.Latency["p99"] < 250,
+	})
+	add(fmt.Sprintf("Spread: %s users, a random one per request: ≥ 1.5 × the pgbench spread ceiling over the same users (%d clients)",
+		thousands(c.spreadUsers), c.pgSpreadClients), bSpread.found && pgSpread.found, target{
+		measured: fmt.Sprintf("%.0f vs %.0f req/s: %s", bSpread.RPS, pgSpread.RPS, ratio(bSpread, pgSpread)),
+		ok:       bSpread.RPS >= 1.5*pgSpread.RPS && bSpread.Settings.Users >= c.spreadUsers,
+	})
+	add("Relay: backlog < 1 s of writes throughout the hot and spread runs (most pending < writes per second, and oldest pending < 1 s)",
+		bHot.RelayBacklog != nil && bSpread.RelayBacklog != nil, target{
+			measured: "hot: " + backlogText(bHot) + "; spread: " + backlogText(bSpread),
+			ok:       backlogOK(bHot) && backlogOK(bSpread),
+		})
+	add("Relay: drain ≥ 0.8 × the broker's raw publish ceiling (same confirm windows)", drain.found && amqp.found, target{
+		measured: fmt.Sprintf("%.0f of %.0f msg/s (%s)", drain.RPS, amqp.RPS, ratio(drain, amqp)),
+		ok:       drain.OK && drain.RPS >= 0.8*amqp.RPS,
+	})
+	add("Memory: RSS < 150 MB during the hot run", rss.found, target{
+		measured: fmt.Sprintf("%.0f MB", rss.RSSKB/1024), ok: rss.RSSKB < 150*1024,
+	})
+	failed := failedRuns(rs)
+	correct := target{measured: "all checks ✓, `ledgerd verify` OK after each server", ok: len(failed) == 0}
+	if len(failed) > 0 {
+		correct.measured = "✗ or missing: " + strings.Join(failed, ", ")
 	}
-	if drain.found && amqpCeiling.found {
-		target("relay drain: ≥ 0.8 × the broker's raw publish ceiling (same confirm windows)", drain.RPS >= 0.8*amqpCeiling.RPS && drain.OK,
-			fmt.Sprintf("%.0f of %.0f msg/s (%s)", drain.RPS, amqpCeiling.RPS, ratio(drain, amqpCeiling)))
+	add("Correctness: every run's outcomes exact, and `ledgerd verify` clean afterwards", true, correct)
+	return out
+}
+
+// checkedRuns are the runs whose checks the Correctness target covers.
+var checkedRuns = []string{
+	"unbatched-hot", "unbatched-hot-sustained", "unbatched-spread", "verify-unbatched",
+	"batched-hot", "batched-hot-sustained", "batched-hot-open", "batched-spread", "batched-relay", "verify-batched",
+	"drain-burst", "relay-drain",
+}
+
+// failedRuns are the checked runs that are missing or whose checks failed.
+func failedRuns(rs runs) []string {
+	var failed []string
+	for _, name := range checkedRuns {
+		if r := rs[name]; !r.found || !r.OK {
+			failed = append(failed, name)
+		}
 	}
-	if rss.found {
-		target("memory under the hot load < 150 MB RSS", rss.RSSKB < 150*1024, fmt.Sprintf("%.0f MB", rss.RSSKB/1024))
+	return failed
+}
+
+// backlogText is what the relay's backlog was during r.
+func backlogText(r result) string {
+	b := r.RelayBacklog
+	if b == nil {
+		return "no backlog shown by /readyz"
 	}
-	allOK := true
-	for _, r := range []result{bHot, bSpread, ubHot, ubSpread, bBurst, ubBurst, relay} {
-		allOK = allOK && r.found && r.OK
+	return fmt.Sprintf("≤ %d pending (%.2f s of writes), oldest ≤ %.2f s", b.MaxPending, float64(b.MaxPending)/max(r.RPS, 1), b.MaxAge)
+}
+
+// backlogOK is the relay target for one run: the backlog stayed under
+// one second of writes, counted in rows and in age.
+func backlogOK(r result) bool {
+	b := r.RelayBacklog
+	return b != nil && b.MaxAge < 1 && float64(b.MaxPending) < r.RPS
+}
+
+func writePlotLinks(w io.Writer, c config, plots []plotRef) {
+	if len(plots) == 0 {
+		return
 	}
-	target("every run: outcomes exactly right, no 5xx, verify clean, every event delivered", allOK, map[bool]string{true: "all checks ✓", false: "see ✗ above"}[allOK])
+	fmt.Fprint(w, "\n## Plots\n")
+	for _, p := range plots {
+		fmt.Fprintf(w, "\n%s\n\n![%s](%s)\n", p.caption, p.title, filepath.ToSlash(filepath.Join(c.plotsLink, p.file)))
+	}
+}
+
+func writeProse(w io.Writer) {
 	fmt.Fprint(w, `
 **The write path measured here.** Every request is an op of one or more
 legs; a transaction carries a batch of ops of any users (group commit
@@ -179,7 +344,10 @@ rows. Publishing the next window while the previous one's confirms arrive
 (the channel keeps the order, and only the confirmed prefix is marked), or
 several channels partitioned by user, would lift both.
 `)
-	fmt.Fprintf(w, `
+}
+
+func writeBurst(w io.Writer, rs runs) {
+	fmt.Fprint(w, `
 ## The original requirement
 
 10,000 concurrent withdrawals of 2 from a balance of 10000, 1,000 in flight:
@@ -187,50 +355,66 @@ several channels partitioned by user, would lift both.
 | server | successes | insufficient funds | req/s | p99 ms | checks |
 |---|---|---|---|---|---|
 `)
-	for _, b := range []struct {
-		name string
-		r    result
-	}{{"trivial handler", trBurst}, {"ledgerd, group commit off", ubBurst}, {"ledgerd, group commit on", bBurst}} {
-		if !b.r.found {
+	for _, b := range []struct{ name, run string }{
+		{"trivial handler", "trivial-hot"}, {"ledgerd, group commit off", "unbatched-hot"}, {"ledgerd, group commit on", "batched-hot"},
+	} {
+		r := rs[b.run]
+		if !r.found {
 			fmt.Fprintf(w, "| %s | (no result) | | | | |\n", b.name)
 			continue
 		}
-		ok := "✓"
-		if !b.r.OK {
-			ok = "✗"
-		}
-		fmt.Fprintf(w, "| %s | %d | %d | %.0f | %.1f | %s |\n", b.name, b.r.Outcomes["200"], b.r.Outcomes["400:insufficient_funds"], b.r.RPS, b.r.Latency["p99"], ok)
+		fmt.Fprintf(w, "| %s | %d | %d | %.0f | %.1f | %s |\n", b.name, r.Outcomes["200"], r.Outcomes["400:insufficient_funds"], r.RPS, r.Latency["p99"], mark(r.OK))
 	}
-	fmt.Fprintf(w, `
+	fmt.Fprint(w, `
 This burst is short (a few seconds) and includes opening 1,000 connections,
 so its rate is bounded by ramp-up even on the trivial handler; the
 sustained runs above measure throughput.
 `)
+}
+
+func writeRelay(w io.Writer, c config, rs runs) {
+	relay, amqp, drain := rs["batched-relay"], rs["amqp-ceiling"], rs["relay-drain"]
+	fmt.Fprint(w, "\n## The relay\n")
+	fmt.Fprintf(w, "\nThe outbox backlog during the sustained runs of group commit on, as the relay inside the serving process reported it on `/readyz`, read once a second by the load tool (the relay refreshes it about once a second while busy):\n\n| run | writes/s | most pending | = seconds of writes | oldest pending, s |\n|---|---|---|---|---|\n")
+	for _, name := range []string{"batched-hot-sustained", "batched-hot-open", "batched-spread"} {
+		r := rs[name]
+		if b := r.RelayBacklog; b != nil {
+			fmt.Fprintf(w, "| %s | %.0f | %d | %.2f | %.2f |\n", name, r.RPS, b.MaxPending, float64(b.MaxPending)/max(r.RPS, 1), b.MaxAge)
+		} else {
+			fmt.Fprintf(w, "| %s | (no backlog shown) | | | |\n", name)
+		}
+	}
 	if relay.found {
-		fmt.Fprintf(w, "\n## The relay\n\nWhile writes run: a burst of %d writes over 100 users with the relay inside the serving process; it keeps pace, and the outbox drains right after the burst:\n\n```\n%s\n```\n", relay.Requests, detail(relay))
+		fmt.Fprintf(w, "\nA burst of %d writes over 100 users with the relay inside the serving process; the outbox drains right after the burst:\n\n```\n%s\n```\n", relay.Requests, detail(relay))
 	}
-	if drain.found && amqpCeiling.found {
+	if drain.found && amqp.found {
 		fmt.Fprintf(w, "\nDrain: %d events written with the relay off, then one `ledgerd relay` started: %.0f events/s until the outbox was empty, against %.0f msg/s for the broker's raw publish ceiling (the same persistent messages, mandatory flag, windows of 256 confirms, one channel, `scripts/amqpceiling`): %s. One channel's confirm round trip bounds both; per-user order needs the windows in id order, so the next step past this is several channels partitioned by user.\n",
-			drain.Requests, drain.RPS, amqpCeiling.RPS, ratio(drain, amqpCeiling))
+			drain.Requests, drain.RPS, amqp.RPS, ratio(drain, amqp))
 	}
-	if rss.found {
+}
+
+func writeTail(w io.Writer, c config, rs runs) {
+	if rss := rs["batched-rss"]; rss.found {
 		fmt.Fprintf(w, "\n## Memory\n\nPeak resident memory of the ledgerd process (VmHWM) after the group-commit hot run: %.0f MB.\n", rss.RSSKB/1024)
 	}
 	fmt.Fprintf(w, "\n## Client cost\n\nThe load tool's own CPU time per run (user + system), to show it was not the bottleneck:\n\n| run | client CPU s | wall s |\n|---|---|---|\n")
-	for _, name := range []string{"trivial-hot-sustained", "unbatched-hot-sustained", "batched-hot-sustained", "batched-spread"} {
-		if r := load(dir, name); r.found {
+	for _, name := range []string{"trivial-hot-sustained", "unbatched-hot-sustained", "batched-hot-sustained", "batched-hot-open", "batched-spread"} {
+		if r := rs[name]; r.found {
 			fmt.Fprintf(w, "| %s | %.2f | %.1f |\n", name, r.ClientCPU, r.Duration)
 		}
 	}
-	fmt.Fprintf(w, "\n## Machine\n\n```\n%s\n```\n\nPostgreSQL settings:\n\n```\n%s\n```\n", text(dir, "machine.txt"), text(dir, "pgsettings.txt"))
+	fmt.Fprintf(w, "\n## Machine\n\n```\n%s\n```\n\nPostgreSQL settings:\n\n```\n%s\n```\n", text(c.dir, "machine.txt"), text(c.dir, "pgsettings.txt"))
 	fmt.Fprint(w, `
 ## How to reproduce
 
-With PostgreSQL and RabbitMQ on localhost: `+"`make bench`"+` (about 3 minutes;
+With PostgreSQL and RabbitMQ on localhost: `+"`make bench`"+` (about 4 minutes;
 `+"`BENCH_DURATION=30s make bench`"+` for longer runs). It builds `+"`bin/ledgerd`"+` and
 `+"`bin/loadtest`"+`, uses a scratch database `+"`ledger_bench`"+` (dropped at the end),
-needs pgbench (shipped with the PostgreSQL server), and rewrites this page.
-The load tool alone: `+"`make loadtest`"+` against a running ledgerd.
+needs pgbench (shipped with the PostgreSQL server), and rewrites this page
+and the plots in `+"`docs/perf/`"+`. The load tool alone: `+"`make loadtest`"+` against
+a running ledgerd (`+"`bin/loadtest -h`"+` lists its scenarios; `+"`-rate 5000/s`"+` for an
+open loop, `+"`-hgrm FILE`"+` and `+"`-timeline FILE`"+` for the distribution and the
+seconds).
 
 Go micro-benchmarks of the pieces on the hot path:
 
@@ -241,10 +425,18 @@ go test -run '^$' -bench . ./money/ ./ledger/ ./api/
 (money codec, hash chain, entry JSON, response envelope, and the write
 path itself: one change at a time, and 8 writers on one account).
 `)
-	return nil
 }
 
 func detail(r result) string {
 	b, _ := json.MarshalIndent(map[string]any{"writes_per_second": r.RPS, "details": r.Details, "ok": r.OK}, "", "  ")
 	return string(b)
+}
+
+// thousands writes n with commas between groups of three digits.
+func thousands(n int) string {
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
