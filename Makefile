@@ -57,7 +57,7 @@ loadtest: ## Build bin/loadtest and run the original requirement against a runni
 	bin/loadtest -url $(LOADTEST_URL) -scenario hot $(ARGS)
 
 .PHONY: bench
-bench: ## Measure pgbench and HTTP ceilings, ledgerd with group commit off and on; rewrite docs/performance.md (about 3 minutes)
+bench: ## Measure the ceilings, ledgerd hot, spread, burst, relay and a long history; rewrite docs/performance.md and docs/perf/ (about 5 minutes; the first run also fills ledger_bench_history, about 5 more)
 	scripts/bench.sh
 
 .PHONY: fuzz

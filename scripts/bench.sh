@@ -24,6 +24,10 @@ SPREAD_CLIENTS=${BENCH_PG_SPREAD_CLIENTS:-32}
 SPREAD_USERS=${BENCH_SPREAD_USERS:-10000}
 RELAY_N=${BENCH_RELAY_N:-20000}
 DRAIN_N=${BENCH_DRAIN_N:-50000}
+HISTORY_ENTRIES=${BENCH_HISTORY_ENTRIES:-1000000} # one user's prior entries in the history runs
+HISTORY_TOTAL=${BENCH_HISTORY_TOTAL:-5000000}     # the entries table's size in the history runs
+HDB=ledger_bench_history # kept between runs: only what is missing is written
+HDBURL="postgres://postgres@localhost:5432/$HDB?sslmode=disable"
 DB=ledger_bench
 DBURL="postgres://postgres@localhost:5432/$DB?sslmode=disable"
 EXCHANGE=bench.ledger.events
@@ -159,8 +163,18 @@ OPEN_RATE=$(awk -v r="$(rps_of batched-hot-sustained)" 'BEGIN { r = int(r * 0.75
 wait_drained
 lt batched-hot-open http://127.0.0.1:3998 -scenario hot-sustained -rate "$OPEN_RATE/s" -duration "$DUR"
 wait_drained
+# The write cost per change over the spread run, the relay's share (its
+# deletes of the published rows) included: WAL bytes and table growth.
+cost_probe() { $PSQL -d $DB -At -c "SELECT pg_current_wal_lsn() || ' ' || (SELECT count(*) FROM entries) || ' ' ||
+  (pg_total_relation_size('entries') + pg_total_relation_size('outbox'))"; }
+read -r lsn0 e0 sz0 <<< "$(cost_probe)"
 lt batched-spread http://127.0.0.1:3998 -scenario spread -users "$SPREAD_USERS" -duration "$DUR" -n 100000000
 wait_drained
+read -r lsn1 e1 sz1 <<< "$(cost_probe)"
+wal=$($PSQL -d $DB -At -c "SELECT pg_wal_lsn_diff('$lsn1', '$lsn0')::bigint")
+n=$((e1 - e0))
+printf '{"scenario":"cost","requests":%s,"ok":true,"details":{"wal_bytes_per_change":%s,"table_bytes_per_change":%s}}\n' \
+  "$n" "$((wal / (n > 0 ? n : 1)))" "$(((sz1 - sz0) / (n > 0 ? n : 1)))" > "$OUT/cost.json"
 lt batched-relay http://127.0.0.1:3998 -scenario relay -n "$RELAY_N"
 stop_ledgerd
 verify batched
@@ -195,6 +209,29 @@ rate=$(awk -v n="$pending" -v a="${t0:-$t1}" -v b="$t1" 'BEGIN { d = b - a; if (
 printf '{"scenario":"relay-drain","rps":%s,"requests":%s,"ok":%s,"details":{"left_pending":%s}}\n' \
   "$rate" "$pending" "$([ "$left" = 0 ] && echo true || echo false)" "$left" > "$OUT/relay-drain.json"
 rabbitmqctl -q delete_queue "$EXCHANGE.drain" >/dev/null 2>&1 || true
+
+# (f) a long history -----------------------------------------------------
+# One user with HISTORY_ENTRIES entries and HISTORY_TOTAL in the table,
+# written through ledgerd's own write path (scripts/history, large group-
+# commit batches, valid chains). The database is kept between runs, so only
+# the first run pays for the fill (about 5 minutes for 5,000,000 entries).
+# Then, on one server (relay and auditor off, so that they do not share the
+# cores with the measurement): writes to the long-history user and to a
+# fresh user side by side, the reads of the long history (first page,
+# balance deep in the past, /verify of all of it), and one auditor pass.
+$PSQL -d postgres -At -c "SELECT 1 FROM pg_database WHERE datname = '$HDB'" | grep -q 1 ||
+  $PSQL -d postgres -c "CREATE DATABASE $HDB" >/dev/null
+log "history: $HISTORY_ENTRIES entries for user 1, $HISTORY_TOTAL in all (kept in $HDB)"
+go run ./scripts/history -database-url "$HDBURL" -entries "$HISTORY_ENTRIES" -total "$HISTORY_TOTAL" -audit \
+  > "$OUT/history-fill.json" || true
+DATABASE_URL=$HDBURL HTTP_ADDR=127.0.0.1:3998 RELAY_ENABLED=false AUDIT_ENABLED=false LOG_LEVEL=error \
+  bin/ledgerd serve --no-migrate > "$OUT/history.log" 2>&1 &
+LEDGERD_PID=$!; PIDS+=($LEDGERD_PID)
+for _ in $(seq 100); do curl -sf http://127.0.0.1:3998/healthz >/dev/null && break; sleep 0.1; done
+lt history-long http://127.0.0.1:3998 -scenario hot-sustained -user 1 -duration "$DUR"
+lt history-fresh http://127.0.0.1:3998 -scenario hot-sustained -duration "$DUR"
+lt history-reads http://127.0.0.1:3998 -scenario history-reads -user 1 -n 2000 -c 16
+stop_ledgerd
 
 $PSQL -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
 rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$EXCHANGE\">>), false, <<\"bench\">>)." >/dev/null 2>&1 || true

@@ -21,6 +21,9 @@ type options struct {
 	C            int
 	Duration     time.Duration
 	Users        int
+	// User is -user: an existing user that hot-sustained writes to and
+	// history-reads reads, instead of a fresh one; 0 for none.
+	User int64
 	Timeout      time.Duration
 	DrainTimeout time.Duration
 	Idempotency  bool
@@ -70,6 +73,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Var(&o.Rate, "rate", "open loop: send `N` requests per second (N or N/s) at fixed times whatever the answers, latency measured from each request's due time (hot-sustained, spread, mixed); closed loop when unset")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to send (hot-sustained; spread and mixed when given)")
 	fs.IntVar(&o.Users, "users", 100, "users of spread, mixed and relay")
+	fs.Int64Var(&o.User, "user", 0, "an existing user for hot-sustained (instead of a fresh one) and history-reads (required)")
 	fs.DurationVar(&o.Timeout, "timeout", 30*time.Second, "timeout of one request")
 	fs.DurationVar(&o.DrainTimeout, "drain-timeout", 2*time.Minute, "relay: longest wait for the outbox to drain")
 	fs.BoolVar(&o.Idempotency, "idempotency", false, "send a fresh Idempotency-Key with every POST and PUT")
@@ -115,6 +119,12 @@ func (o options) validate() error {
 	}
 	if o.Rate > 0 && !openLoopScenarios[o.Scenario] {
 		problems = append(problems, "-rate applies to hot-sustained, spread and mixed")
+	}
+	if o.User < 0 || (o.User > 0 && o.Scenario != "hot-sustained" && o.Scenario != "history-reads") {
+		problems = append(problems, "-user applies to hot-sustained and history-reads, as a positive id")
+	}
+	if o.Scenario == "history-reads" && o.User == 0 {
+		problems = append(problems, "history-reads needs -user")
 	}
 	if o.Scenario == "mixed" && o.Users < 2 {
 		problems = append(problems, "mixed needs -users ≥ 2 for transfers")

@@ -21,7 +21,8 @@ type scenario struct {
 // scenarios are the values of -scenario.
 var scenarios = map[string]scenario{
 	"hot":           {"withdrawals of 2 from one user holding 10000: exactly 5000 succeed", runHot},
-	"hot-sustained": {"deposits and withdrawals of 1.00 on one user for -duration", runHotSustained},
+	"hot-sustained": {"deposits and withdrawals of 1.00 on one user (a fresh one, or -user) for -duration", runHotSustained},
+	"history-reads": {"the reads of -user's history: -n first pages, balances deep in its past, one /verify of it all", runHistoryReads},
 	"spread":        {"deposits and withdrawals of 1.00 spread over -users users", runSpread},
 	"mixed":         {"writes, transfers, history reads and user reads over -users users", runMixed},
 	"relay":         {"a burst of writes, then the time for the relay to publish every event", runRelay},
@@ -47,8 +48,21 @@ const verifySample = 100
 
 // userState is GET /api/users/{id}'s data.
 type userState struct {
-	ID      int64       `json:"id"`
+	ID        int64       `json:"id"`
+	Balance   money.Cents `json:"balance"`
+	CreatedAt string      `json:"createdAt"`
+}
+
+// balanceState is GET /api/users/{id}/balance's data.
+type balanceState struct {
 	Balance money.Cents `json:"balance"`
+	Seq     int64       `json:"seq"`
+}
+
+func (e *env) getBalance(ctx context.Context, id int64, query string) (balanceState, error) {
+	var b balanceState
+	err := e.client.call(ctx, http.MethodGet, userPath(id, "/balance"+query), nil, http.StatusOK, &b)
+	return b, err
 }
 
 // verifyState is GET /api/users/{id}/verify's data.

@@ -48,9 +48,13 @@ func runHot(ctx context.Context, e *env) (*result, error) {
 }
 
 // runHotSustained alternates deposits and withdrawals of 1.00 on one user
-// holding 10000 for -duration, so that nothing is refused and the rate is
-// sustained; the balance must end at the start plus the accepted amounts.
+// holding 10000 (or on the existing -user) for -duration, so that nothing
+// is refused and the rate is sustained; the balance must end at the start
+// plus the accepted amounts.
 func runHotSustained(ctx context.Context, e *env) (*result, error) {
+	if e.opts.User != 0 {
+		return runHotSustainedOn(ctx, e, e.opts.User)
+	}
 	ids, err := e.createUsers(ctx, 1, startBalance)
 	if err != nil {
 		return nil, err
@@ -81,6 +85,36 @@ func runHotSustained(ctx context.Context, e *env) (*result, error) {
 			u.Balance, startBalance, money.Cents(sum.Load()), wantBalance),
 		check("entries", v.Entries == accepted.Load()+1, "%d entries, want %d accepted + 1 opening", v.Entries, accepted.Load()),
 		verifyCheck(v),
+	}}, nil
+}
+
+// runHotSustainedOn is hot-sustained on an existing user, whatever its
+// history: the balance and seq must end at the start plus what was
+// accepted. (history-reads verifies such a user's whole history.)
+func runHotSustainedOn(ctx context.Context, e *env, id int64) (*result, error) {
+	start, err := e.getBalance(ctx, id, "")
+	if err != nil {
+		return nil, err
+	}
+	path := userPath(id, "/balance")
+	bodies := [2][]byte{amountBody(1_00), amountBody(-1_00)}
+	var accepted, sum atomic.Int64
+	b := e.opts.timeBound()
+	p := e.drive(ctx, b, func(ctx context.Context, w *worker, i int64) {
+		if a, _ := w.send(ctx, http.MethodPut, path, bodies[i%2]); a.Status == http.StatusOK {
+			accepted.Add(1)
+			sum.Add(1_00 - 2_00*(i%2))
+		}
+	})
+	end, err := e.getBalance(ctx, id, "")
+	if err != nil {
+		return nil, err
+	}
+	wantBalance := start.Balance + money.Cents(sum.Load())
+	return &result{Bound: b, Phase: p, Details: []detail{{"user_id", id}, {"prior_entries", start.Seq}}, Invariants: []invariant{
+		check("final_balance", end.Balance == wantBalance, "balance %s, want %s + accepted %s = %s",
+			end.Balance, start.Balance, money.Cents(sum.Load()), wantBalance),
+		check("entries", end.Seq == start.Seq+accepted.Load(), "seq %d, want %d + %d accepted", end.Seq, start.Seq, accepted.Load()),
 	}}, nil
 }
 

@@ -164,6 +164,38 @@ func TestScenarios(t *testing.T) {
 	}
 }
 
+// TestExistingUserScenarios: hot-sustained on an existing -user, and
+// history-reads of it, against the trivial server.
+func TestExistingUserScenarios(t *testing.T) {
+	t.Parallel()
+	url := startTrivial(t, nil)
+	resp, err := http.Post(url+"/api/users", "application/json", strings.NewReader(`{"id": 42, "balance": 100}`))
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+
+	rep, err := runJSON(t, url, "-scenario", "hot-sustained", "-user", "42", "-n", "300", "-c", "20")
+	require.NoError(t, err)
+	requireAllHold(t, rep)
+	require.InDelta(t, 42, rep.Details["user_id"], 0)
+	require.InDelta(t, 1, rep.Details["prior_entries"], 0, "the opening entry")
+	require.Contains(t, rep.Invariants, "entries")
+
+	rep, err = runJSON(t, url, "-scenario", "history-reads", "-user", "42", "-n", "100", "-c", "10")
+	require.NoError(t, err)
+	requireAllHold(t, rep)
+	require.Equal(t, map[string]int64{"200": 100}, rep.Outcomes)
+	for _, d := range []string{"balance_at_p50_ms", "balance_at_max_ms", "verify_ms", "entries"} {
+		require.Contains(t, rep.Details, d)
+	}
+	require.InDelta(t, 301, rep.Details["entries"], 0)
+
+	_, err = runJSON(t, url, "-scenario", "history-reads")
+	require.ErrorIs(t, err, errUsage, "history-reads needs -user")
+	_, err = runJSON(t, url, "-scenario", "spread", "-user", "42")
+	require.ErrorIs(t, err, errUsage, "-user is for hot-sustained and history-reads")
+}
+
 // TestHeaders checks what every request carries: Content-Type always, the
 // bearer token with -token, and a fresh Idempotency-Key on every write
 // with -idempotency (none on reads).

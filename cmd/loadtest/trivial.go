@@ -75,6 +75,7 @@ func newTrivialHandler() http.Handler {
 	mux.HandleFunc("POST /api/users", s.createUser)
 	mux.HandleFunc("GET /api/users/{id}", s.withUser(s.getUser))
 	mux.HandleFunc("PUT /api/users/{id}/balance", s.withUser(s.updateBalance))
+	mux.HandleFunc("GET /api/users/{id}/balance", s.withUser(s.getBalance))
 	mux.HandleFunc("GET /api/users/{id}/transactions", s.withUser(s.history))
 	mux.HandleFunc("GET /api/users/{id}/verify", s.withUser(s.verify))
 	mux.HandleFunc("POST /api/transfers", s.transfer)
@@ -187,6 +188,25 @@ func (s *trivialServer) getUser(w http.ResponseWriter, _ *http.Request, id int64
 	u.mu.Unlock()
 	body := append([]byte(`{"success":true,"data":`), appendUser(nil, id, balance)...)
 	reply(w, http.StatusOK, append(body, '}'))
+}
+
+// getBalance answers the current balance and seq; with ?at, the instant
+// before every entry (balance 0, seq 0): the trivial server keeps no
+// history.
+func (s *trivialServer) getBalance(w http.ResponseWriter, r *http.Request, id int64, u *trivialUser) {
+	u.mu.Lock()
+	balance, seq := u.balance, u.seq
+	u.mu.Unlock()
+	if r.URL.Query().Has("at") {
+		balance, seq = 0, 0
+	}
+	b := append(make([]byte, 0, 128), `{"success":true,"data":{"id":`...)
+	b = strconv.AppendInt(b, id, 10)
+	b = append(b, `,"balance":`...)
+	b = money.AppendFormat(b, balance)
+	b = append(b, `,"at":"`+trivialTime+`","seq":`...)
+	b = strconv.AppendInt(b, seq, 10)
+	reply(w, http.StatusOK, append(b, `}}`...))
 }
 
 // apply changes u's balance by amount unless it would go below zero, and

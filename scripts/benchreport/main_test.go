@@ -109,6 +109,11 @@ func goodRuns(tb testing.TB) string {
 		"drain-burst.json":             report("spread", 5000, 300, ""),
 		"relay-drain.json":             `{"scenario":"relay-drain","rps":11000,"requests":50100,"ok":true,"details":{"left_pending":0}}`,
 		"amqp-ceiling.json":            `{"scenario":"amqp-ceiling","rps":12000,"ok":true}`,
+		"history-fill.json":            `{"scenario":"history","ok":true,"details":{"user_entries":1000000,"entries":5000000,"written":0,"audit_pass_seconds":1.5,"audit_users":1,"audit_entries":100000,"audit_failing":0}}`,
+		"history-long.json":            strings.Replace(report("hot-sustained", 7600, 190, ""), `"ok":true`, `"ok":true,"details":{"prior_entries":1000000}`, 1),
+		"history-fresh.json":           report("hot-sustained", 8000, 180, ""),
+		"history-reads.json":           strings.Replace(report("history-reads", 3000, 9, ""), `"ok":true`, `"ok":true,"details":{"entries":1000001,"verify_ms":2100,"balance_at_p50_ms":0.8,"balance_at_max_ms":2,"balance_at_early_seq":9000}`, 1),
+		"cost.json":                    `{"scenario":"cost","requests":70000,"ok":true,"details":{"wal_bytes_per_change":1027,"table_bytes_per_change":498}}`,
 		"machine.txt":                  "cores=2",
 	} {
 		writeFile(tb, dir, name, content)
@@ -127,7 +132,7 @@ func TestTargets(t *testing.T) {
 	dir := goodRuns(t)
 	backlog := `,"relay_backlog":{"samples":12,"max_pending":900,"max_oldest_pending_age_seconds":0.4}`
 	ts := targets(testConfig(dir), loadRuns(dir))
-	names := []string{"Hot:", "Seed burst", "Spread:", "Relay: backlog", "Relay: drain", "Memory:", "Correctness:"}
+	names := []string{"Hot:", "Seed burst", "Spread:", "Relay: backlog", "Relay: drain", "History:", "Memory:", "Correctness:"}
 	require.Len(t, ts, len(names))
 	for i, tt := range ts {
 		require.True(t, strings.HasPrefix(tt.name, names[i]), tt.name)
@@ -149,9 +154,11 @@ func TestTargets(t *testing.T) {
 		{"batched-spread.json", report("spread", 7000, 240, `,"relay_backlog":{"samples":3,"max_pending":7500,"max_oldest_pending_age_seconds":0.5}`), 3},
 		{"batched-spread.json", report("spread", 7000, 240, `,"relay_backlog":{"samples":3,"max_pending":100,"max_oldest_pending_age_seconds":1.2}`), 3},
 		{"relay-drain.json", `{"scenario":"relay-drain","rps":9000,"ok":true}`, 4},
-		{"batched-rss.json", `{"rss_kb": 160000}`, 5},
-		{"verify-batched.json", `{"scenario":"verify","ok":false}`, 6},
-		{"batched-relay.json", strings.Replace(report("relay", 6000, 200, ""), `"ok":true`, `"ok":false`, 1), 6},
+		{"history-long.json", strings.Replace(report("hot-sustained", 7000, 190, ""), `"ok":true`, `"ok":true,"details":{"prior_entries":1000000}`, 1), 5},
+		{"history-long.json", strings.Replace(report("hot-sustained", 7600, 190, ""), `"ok":true`, `"ok":true,"details":{"prior_entries":1000}`, 1), 5},
+		{"batched-rss.json", `{"rss_kb": 160000}`, 6},
+		{"verify-batched.json", `{"scenario":"verify","ok":false}`, 7},
+		{"batched-relay.json", strings.Replace(report("relay", 6000, 200, ""), `"ok":true`, `"ok":false`, 1), 7},
 	} {
 		dir := goodRuns(t)
 		writeFile(t, dir, c.file, c.content)
@@ -165,9 +172,9 @@ func TestTargets(t *testing.T) {
 	require.NoError(t, os.Remove(filepath.Join(missing, "batched-rss.json")))
 	require.NoError(t, os.Remove(filepath.Join(missing, "verify-unbatched.json")))
 	ts = targets(testConfig(missing), loadRuns(missing))
-	require.Equal(t, target{name: ts[5].name, measured: "(not measured)"}, ts[5])
-	require.Equal(t, "✗ or missing: verify-unbatched", ts[6].measured)
-	require.False(t, ts[6].ok)
+	require.Equal(t, target{name: ts[6].name, measured: "(not measured)"}, ts[6])
+	require.Equal(t, "✗ or missing: verify-unbatched", ts[7].measured)
+	require.False(t, ts[7].ok)
 }
 
 // svgDoc is enough of an SVG file to check it.
@@ -198,6 +205,11 @@ func TestPage(t *testing.T) {
 	require.Contains(t, md, "![Hot user: requests per second over time](perf/throughput-hot.svg)")
 	require.NotContains(t, md, "throughput-spread.svg", "no timeline of a spread run")
 	require.Contains(t, md, "| ledgerd, group commit on, hot, open loop at 6000 req/s | 6000 | 40.0 | ✓ |")
+	require.Contains(t, md, "where user 1 has 1,000,000 entries and the table 5,000,000")
+	require.Contains(t, md, "| writes to user 1 (the long history) | 7600 | 1.0 | 190.0 | ✓ |")
+	require.Contains(t, md, "over its 1,000,001 entries: 2100 ms")
+	require.Contains(t, md, "1 users, 100,000 entries in 1.50 s, 0 failing")
+	require.Contains(t, md, "1027 bytes of WAL\nand 498 bytes of table growth")
 	require.NotContains(t, md, "**not met**")
 
 	files, err := os.ReadDir(plots)

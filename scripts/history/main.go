@@ -4,7 +4,8 @@
 // (package ledger: the same lock, decide and write, group commit with large
 // batches, the chain trigger, the outbox rows), so the chains are valid and
 // verify, exactly as if clients had sent the changes. It prints one JSON
-// object with the counts and the rate.
+// object, {"scenario", "ok", "details"} as the load tool's reports, with
+// the counts, the rate and the write cost per change.
 //
 // It is idempotent: users and entries already there count towards the
 // targets, so a second run on the same database does only what is missing.
@@ -35,6 +36,7 @@ type options struct {
 	users          int64
 	workers        int
 	batch          int
+	audit          bool
 }
 
 func main() {
@@ -46,6 +48,7 @@ func main() {
 	flag.Int64Var(&o.users, "users", 10_000, "other users, ids after -user, that hold the rest")
 	flag.IntVar(&o.workers, "workers", 4096, "changes in flight")
 	flag.IntVar(&o.batch, "batch", 4096, "most changes per transaction (MAX_BATCH)")
+	flag.BoolVar(&o.audit, "audit", false, "then time one pass of the continuous auditor over the database")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "history:", err)
@@ -122,16 +125,32 @@ func run(ctx context.Context, o options) error {
 	hot, _ = have(`SELECT seq FROM users WHERE id = $1`, o.user)
 	all, _ = have(`SELECT coalesce(sum(seq), 0)::bigint FROM users`)
 	out := map[string]any{
-		"scenario": "history", "user": o.user, "user_entries": hot, "entries": all,
+		"user": o.user, "user_entries": hot, "entries": all,
 		"written": written, "seconds": elapsed.Seconds(), "entries_per_second": float64(written) / elapsed.Seconds(),
-		"ok": hot >= o.entries && all >= o.total,
 	}
+	ok := hot >= o.entries && all >= o.total
 	if written > 0 {
 		out["wal_bytes_per_change"] = wal / written
 		out["table_bytes_per_change"] = (bytesAfter - bytesBefore) / written
 		out["outbox_bytes_per_change"] = (outboxAfter - outboxBefore) / written
 	}
-	return json.NewEncoder(os.Stdout).Encode(out)
+	if o.audit {
+		// One pass with the server's defaults; its checkpoints are
+		// cleared first, so that it is a first pass over the history.
+		if _, err := pool.Exec(ctx, `DELETE FROM audit_checkpoints`); err != nil {
+			return err
+		}
+		a := ledger.NewAuditor(l, ledger.AuditorConfig{})
+		t0 := time.Now()
+		p, err := a.Pass(ctx)
+		if err != nil {
+			return fmt.Errorf("audit pass: %w", err)
+		}
+		out["audit_pass_seconds"] = time.Since(t0).Seconds()
+		out["audit_users"], out["audit_entries"], out["audit_failing"] = p.Users, p.Entries, len(p.Failing)
+		ok = ok && len(p.Failing) == 0
+	}
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"scenario": "history", "ok": ok, "details": out})
 }
 
 // createUsers creates the users that do not exist yet, with a balance that
