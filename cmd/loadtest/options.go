@@ -15,15 +15,15 @@ import (
 
 // options are the command-line settings.
 type options struct {
-	URL          string
-	Scenario     string
-	N            int64
-	C            int
-	Duration     time.Duration
-	Users        int
+	URL      string
+	Scenario string
+	N        int64
+	C        int
+	Duration time.Duration
+	Users    int
 	// User is -user: an existing user that hot-sustained writes to and
 	// history-reads reads, instead of a fresh one; 0 for none.
-	User int64
+	User         int64
 	Timeout      time.Duration
 	DrainTimeout time.Duration
 	Idempotency  bool
