@@ -19,14 +19,14 @@ import (
 // withdrawal, a transfer, a user's creation) is an op: a set of legs, one
 // balance change of one user each, that is written in full or not at all.
 // One transaction carries a batch of ops (group commit, see
-// groupcommit.go), in three round trips and a commit:
+// groupcommit.go), in two round trips and a commit:
 //
 //  1. claim the ops' idempotency keys, lock the users' rows in id order and
-//     read their chain heads;
-//  2. evaluate: decide each op in arrival order against the running state
-//     of its users, exactly as if the ops were applied one by one; a
-//     refused op changes nothing of that state;
-//  3. write what was accepted, all at once: new users, entries, outbox
+//     read their chain heads; then, in the process, decide each op in
+//     arrival order against the running state of its users, exactly as if
+//     the ops were applied one by one (a refused op changes nothing of that
+//     state);
+//  2. write what was accepted, all at once: new users, entries, outbox
 //     rows, the users' new state, and the decided answers of the keys.
 //
 // Nothing is written before every op of the batch is decided, so a refusal
