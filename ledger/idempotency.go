@@ -221,10 +221,12 @@ func answerRepeats(ops []*op, dupOf []int, out []opResult) {
 	for i, j := range dupOf {
 		switch {
 		case j < 0:
+		case errors.Is(out[j].err, errKeyTaken):
+			// Another transaction holds the key's answer: each repeat is
+			// answered from it (a replay or a conflict by its own request).
+			out[i].err = errKeyTaken
 		case ops[i].claim.requestHash != ops[j].claim.requestHash:
 			out[i].err = ErrIdempotencyConflict
-		case errors.Is(out[j].err, errKeyTaken):
-			out[i].err = errKeyTaken
 		case out[j].err == nil || decided(out[j].err):
 			out[i].err = &ReplayError{Answer: ops[j].claim.answer(out[j])}
 		default:
