@@ -254,7 +254,7 @@ func TestOperationsDocDescribesEveryMetric(t *testing.T) {
 	}
 }
 
-var configEnvVar = regexp.MustCompile(`(?:env|envInt|envBool|envDur|lookupEnv)\("([A-Z][A-Z0-9_]*)"`)
+var configEnvVar = regexp.MustCompile(`(?:env|envInt|envBool|envDur|envDurOrZero|lookupEnv)\("([A-Z][A-Z0-9_]*)"`)
 
 // configVariables returns the environment variables cmd/ledgerd/config.go
 // reads.

@@ -40,7 +40,6 @@ func TestGroupCommitKeysProperty(t *testing.T) {
 	}
 	type answer struct {
 		ok    bool
-		id    string // the entry id, or the refusal
 		err   error
 		entry ledger.Entry
 	}
