@@ -27,9 +27,9 @@ const MaxReported = 100
 // userEntries streams every user with its entries, in user then seq order.
 // PostgreSQL merges the users' primary key with entries (user_id, seq), so
 // the ledger streams through in one pass, whatever its size.
-const userEntries = `SELECT u.id, u.balance, u.seq, e.id::text, e.user_id, e.seq, e.type, e.amount,
-    e.balance_after, e.transfer_id::text, e.description, e.reference, e.idempotency_key, e.created_at,
-    e.prev_hash, e.hash
+const userEntries = `SELECT u.id, u.balance, u.seq, e.id, e.user_id, e.seq, e.type, e.amount,
+    e.balance_after, e.transfer_id, e.description, e.reference, e.idempotency_key, e.created_at,
+    e.prev_hash, e.hash, e.transaction_id, e.hold_id, e.reversal_of, e.canonical_version
 FROM users u LEFT JOIN entries e ON e.user_id = u.id
 ORDER BY u.id, e.seq`
 
@@ -79,21 +79,11 @@ func (l *Ledger) VerifyAll(ctx context.Context, progress func(users, entries int
 	}
 	for rows.Next() {
 		var (
-			userID        int64
-			balance, seq  int64
-			entryID       *string
-			entryUser     *int64
-			entrySeq      *int64
-			typ           *string
-			amount, after *int64
-			transfer      *string
-			desc, ref     *string
-			idem          *string
-			createdAt     *time.Time
-			prev, hash    []byte
+			userID       int64
+			balance, seq int64
+			row          entryRow
 		)
-		if err := rows.Scan(&userID, &balance, &seq, &entryID, &entryUser, &entrySeq, &typ, &amount, &after,
-			&transfer, &desc, &ref, &idem, &createdAt, &prev, &hash); err != nil {
+		if err := rows.Scan(append([]any{&userID, &balance, &seq}, row.dest()...)...); err != nil {
 			return sum, fmt.Errorf("verify: %w", err)
 		}
 		if cur == nil || cur.UserID != userID {
@@ -102,11 +92,7 @@ func (l *Ledger) VerifyAll(ctx context.Context, progress func(users, entries int
 			check = chainCheck{chainOK: true}
 			projSeq = seq
 		}
-		if entryID != nil {
-			e, err := entryFromColumns(*entryID, *entryUser, *entrySeq, *typ, *amount, *after, transfer, desc, ref, idem, *createdAt, prev, hash)
-			if err != nil {
-				return sum, fmt.Errorf("verify: %w", err)
-			}
+		if e, ok := row.entry(); ok {
 			check.add(e)
 		}
 		if progress != nil && time.Since(lastTick) >= time.Second {

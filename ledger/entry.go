@@ -63,7 +63,20 @@ type Entry struct {
 	CreatedAt      time.Time
 	PrevHash       Hash
 	Hash           Hash
+	// TransactionID is the request that wrote the entry, shared by every
+	// entry of one request (a transfer's id for its two entries). Not set
+	// on version-1 entries, written before it existed.
+	TransactionID uuid.NullUUID
+	// HoldID is the hold a withdrawal captures; ReversalOf the entry a
+	// reversal entry reverses.
+	HoldID, ReversalOf uuid.NullUUID
+	// Version is the version of the canonical encoding the hash covers:
+	// 2 for every entry written now, 1 for entries written before.
+	Version int
 }
+
+// CurrentVersion is the canonical encoding of the entries written now.
+const CurrentVersion = 2
 
 // TimeLayout is how the API writes instants: UTC with microseconds, the
 // precision PostgreSQL stores.
@@ -72,14 +85,11 @@ const TimeLayout = "2006-01-02T15:04:05.000000Z07:00"
 // FormatTime writes t in TimeLayout, in UTC.
 func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 
-// canonicalVersion starts every canonical encoding, so that a later format
-// can be told apart.
-const canonicalVersion = "ledgerd-entry-v1"
-
-// Canonical returns the canonical encoding of e that its hash covers: one
-// "name=value\n" line per field, in this order, in UTF-8:
+// Canonical returns the canonical encoding of e that its hash covers, in
+// the version e.Version: one "name=value\n" line per field, in this order,
+// in UTF-8:
 //
-//	ledgerd-entry-v1
+//	ledgerd-entry-v1 (or ledgerd-entry-v2)
 //	id=<uuid, lowercase, hyphenated>
 //	user_id=<decimal>
 //	seq=<decimal>
@@ -92,11 +102,19 @@ const canonicalVersion = "ledgerd-entry-v1"
 //	idempotency_key=<byte length>:<bytes>
 //	created_at=<microseconds since the Unix epoch>
 //
+// and, in version 2 only:
+//
+//	transaction_id=<uuid>
+//	hold_id=<uuid, or nothing>
+//	reversal_of=<uuid, or nothing>
+//
 // Absent text fields are written as "0:". docs/audit.md shows how to
 // recompute it with psql and sha256sum.
 func (e Entry) Canonical() []byte {
-	b := make([]byte, 0, 256+len(e.Description)+len(e.Reference)+len(e.IdempotencyKey))
-	b = append(b, canonicalVersion+"\n"...)
+	b := make([]byte, 0, 384+len(e.Description)+len(e.Reference)+len(e.IdempotencyKey))
+	b = append(b, "ledgerd-entry-v"...)
+	b = strconv.AppendInt(b, int64(max(e.Version, 1)), 10)
+	b = append(b, '\n')
 	b = append(b, "id="...)
 	b = append(b, e.ID.String()...)
 	b = append(b, "\nuser_id="...)
@@ -118,7 +136,20 @@ func (e Entry) Canonical() []byte {
 	b = appendText(b, "\nidempotency_key=", e.IdempotencyKey)
 	b = append(b, "\ncreated_at="...)
 	b = strconv.AppendInt(b, e.CreatedAt.UnixMicro(), 10)
+	if e.Version >= 2 {
+		b = appendUUID(b, "\ntransaction_id=", e.TransactionID)
+		b = appendUUID(b, "\nhold_id=", e.HoldID)
+		b = appendUUID(b, "\nreversal_of=", e.ReversalOf)
+	}
 	b = append(b, '\n')
+	return b
+}
+
+func appendUUID(b []byte, name string, id uuid.NullUUID) []byte {
+	b = append(b, name...)
+	if id.Valid {
+		b = append(b, id.UUID.String()...)
+	}
 	return b
 }
 
@@ -147,7 +178,10 @@ type entryJSON struct {
 	Type           EntryType   `json:"type"`
 	Amount         money.Cents `json:"amount"`
 	BalanceAfter   money.Cents `json:"balanceAfter"`
+	TransactionID  *uuid.UUID  `json:"transactionId"`
 	TransferID     *uuid.UUID  `json:"transferId"`
+	HoldID         *uuid.UUID  `json:"holdId"`
+	ReversalOf     *uuid.UUID  `json:"reversalOf"`
 	Description    *string     `json:"description"`
 	Reference      *string     `json:"reference"`
 	IdempotencyKey *string     `json:"idempotencyKey"`
@@ -166,14 +200,19 @@ func (e Entry) MarshalJSON() ([]byte, error) {
 		IdempotencyKey: nullable(e.IdempotencyKey),
 		CreatedAt:      FormatTime(e.CreatedAt), Hash: e.Hash, PrevHash: e.PrevHash,
 	}
-	if e.TransferID.Valid {
-		j.TransferID = &e.TransferID.UUID
-	}
+	j.TransferID, j.TransactionID, j.HoldID, j.ReversalOf = nullUUID(e.TransferID), nullUUID(e.TransactionID), nullUUID(e.HoldID), nullUUID(e.ReversalOf)
 	b, err := json.Marshal(j)
 	if err != nil {
 		return nil, fmt.Errorf("encode entry: %w", err)
 	}
 	return b, nil
+}
+
+func nullUUID(id uuid.NullUUID) *uuid.UUID {
+	if !id.Valid {
+		return nil
+	}
+	return &id.UUID
 }
 
 func nullable(s string) *string {

@@ -3,9 +3,11 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -40,6 +42,13 @@ type committer struct {
 // waiting.
 func (l *Ledger) submit(ctx context.Context, o *op) opResult {
 	o.ctx, o.done, o.users = ctx, make(chan opResult, 1), o.userIDs()
+	if o.txID == uuid.Nil {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return opResult{err: fmt.Errorf("new transaction id: %w", err)}
+		}
+		o.txID = id
+	}
 	users := o.users
 	c := &l.c
 	c.mu.Lock()

@@ -16,17 +16,20 @@ import (
 )
 
 const entryColumns = `id, user_id, seq, type, amount, balance_after, transfer_id,
-    description, reference, idempotency_key, created_at, prev_hash, hash`
+    description, reference, idempotency_key, created_at, prev_hash, hash,
+    transaction_id, hold_id, reversal_of, canonical_version`
 
-// entryInsert appends many entries in one statement, in slice order, which
-// the chain trigger requires (consecutive seqs of one user in order).
+// entryInsert appends many entries in one statement, in slice order.
 const entryInsert = `INSERT INTO entries (` + entryColumns + `)
 SELECT e.id, e.user_id, e.seq, e.type, e.amount, e.balance_after, e.transfer_id,
-    e.description, e.reference, e.idempotency_key, e.created_at, e.prev_hash, e.hash
+    e.description, e.reference, e.idempotency_key, e.created_at, e.prev_hash, e.hash,
+    e.transaction_id, e.hold_id, e.reversal_of, e.canonical_version
 FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[],
-    $7::uuid[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::bytea[], $13::bytea[])
+    $7::uuid[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::bytea[], $13::bytea[],
+    $14::uuid[], $15::uuid[], $16::uuid[], $17::smallint[])
     WITH ORDINALITY AS e(id, user_id, seq, type, amount, balance_after, transfer_id,
-        description, reference, idempotency_key, created_at, prev_hash, hash, ord)
+        description, reference, idempotency_key, created_at, prev_hash, hash,
+        transaction_id, hold_id, reversal_of, canonical_version, ord)
 ORDER BY e.ord`
 
 func queueInsertEntries(b *pgx.Batch, es []Entry) {
@@ -37,6 +40,8 @@ func queueInsertEntries(b *pgx.Batch, es []Entry) {
 		transfers, descs, refs, idems = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
 		times                         = make([]time.Time, n)
 		prevs, hashes                 = make([][]byte, n), make([][]byte, n)
+		txs, holds, reversals         = make([]uuid.NullUUID, n), make([]uuid.NullUUID, n), make([]uuid.NullUUID, n)
+		versions                      = make([]int16, n)
 	)
 	for i, e := range es {
 		ids[i], users[i], seqs[i], types[i] = e.ID.String(), e.UserID, e.Seq, string(e.Type)
@@ -48,31 +53,68 @@ func queueInsertEntries(b *pgx.Batch, es []Entry) {
 		descs[i], refs[i], idems[i] = nullable(e.Description), nullable(e.Reference), nullable(e.IdempotencyKey)
 		times[i] = e.CreatedAt
 		prevs[i], hashes[i] = e.PrevHash[:], e.Hash[:]
+		txs[i], holds[i], reversals[i], versions[i] = e.TransactionID, e.HoldID, e.ReversalOf, int16(e.Version) //nolint:gosec // 1 or 2
 	}
-	b.Queue(entryInsert, ids, users, seqs, types, amounts, afters, transfers, descs, refs, idems, times, prevs, hashes)
+	b.Queue(entryInsert, ids, users, seqs, types, amounts, afters, transfers, descs, refs, idems, times, prevs, hashes,
+		txs, holds, reversals, versions)
+}
+
+// entryRow is one row of entryColumns as scanned: every column nullable,
+// so that it also reads the entry side of an outer join.
+type entryRow struct {
+	id, transfer, tx, hold, reversal uuid.NullUUID
+	userID, seq, amount, after       *int64
+	typ, desc, ref, idem             *string
+	createdAt                        *time.Time
+	prevHash, hash                   []byte
+	version                          *int16
+}
+
+// dest returns the scan destinations of entryColumns.
+func (r *entryRow) dest() []any {
+	return []any{&r.id, &r.userID, &r.seq, &r.typ, &r.amount, &r.after, &r.transfer,
+		&r.desc, &r.ref, &r.idem, &r.createdAt, &r.prevHash, &r.hash,
+		&r.tx, &r.hold, &r.reversal, &r.version}
+}
+
+// entry builds the entry; ok is false when the row has none (an outer
+// join's empty side).
+func (r *entryRow) entry() (e Entry, ok bool) {
+	if !r.id.Valid {
+		return Entry{}, false
+	}
+	e = Entry{
+		ID: r.id.UUID, UserID: deref64(r.userID), Seq: deref64(r.seq), Type: EntryType(deref(r.typ)),
+		Amount: money.Cents(deref64(r.amount)), BalanceAfter: money.Cents(deref64(r.after)), TransferID: r.transfer,
+		Description: deref(r.desc), Reference: deref(r.ref), IdempotencyKey: deref(r.idem),
+		TransactionID: r.tx, HoldID: r.hold, ReversalOf: r.reversal, Version: 1,
+	}
+	if r.createdAt != nil {
+		e.CreatedAt = *r.createdAt
+	}
+	if r.version != nil {
+		e.Version = int(*r.version)
+	}
+	copy(e.PrevHash[:], r.prevHash)
+	copy(e.Hash[:], r.hash)
+	return e, true
 }
 
 // scanEntry reads one row of entryColumns.
 func scanEntry(row pgx.CollectableRow) (Entry, error) {
-	var (
-		e               Entry
-		typ             string
-		amount, after   int64
-		desc, ref, idem *string
-		prevHash, hash  []byte
-		id              uuid.UUID
-		transfer        uuid.NullUUID
-	)
-	if err := row.Scan(&id, &e.UserID, &e.Seq, &typ, &amount, &after, &transfer,
-		&desc, &ref, &idem, &e.CreatedAt, &prevHash, &hash); err != nil {
+	var r entryRow
+	if err := row.Scan(r.dest()...); err != nil {
 		return Entry{}, err
 	}
-	e.ID, e.TransferID, e.Type = id, transfer, EntryType(typ)
-	e.Amount, e.BalanceAfter = money.Cents(amount), money.Cents(after)
-	e.Description, e.Reference, e.IdempotencyKey = deref(desc), deref(ref), deref(idem)
-	copy(e.PrevHash[:], prevHash)
-	copy(e.Hash[:], hash)
+	e, _ := r.entry()
 	return e, nil
+}
+
+func deref64(n *int64) int64 {
+	if n == nil {
+		return 0
+	}
+	return *n
 }
 
 func deref(s *string) string {
@@ -187,30 +229,4 @@ func (l *Ledger) FindEntries(ctx context.Context, f EntryFilter) (EntryPage, err
 		return EntryPage{}, fmt.Errorf("find entries of user %d: %w", f.UserID, err)
 	}
 	return page, err
-}
-
-// entryFromColumns builds an entry from its columns as scanned into plain
-// values (nullable ones as pointers).
-func entryFromColumns(id string, userID, seq int64, typ string, amount, after int64,
-	transfer, desc, ref, idem *string, createdAt time.Time, prevHash, hash []byte) (Entry, error) {
-	e := Entry{
-		UserID: userID, Seq: seq, Type: EntryType(typ),
-		Amount: money.Cents(amount), BalanceAfter: money.Cents(after),
-		Description: deref(desc), Reference: deref(ref), IdempotencyKey: deref(idem),
-		CreatedAt: createdAt,
-	}
-	var err error
-	if e.ID, err = uuid.Parse(id); err != nil {
-		return Entry{}, fmt.Errorf("entry id %q: %w", id, err)
-	}
-	if transfer != nil {
-		t, err := uuid.Parse(*transfer)
-		if err != nil {
-			return Entry{}, fmt.Errorf("transfer id %q: %w", *transfer, err)
-		}
-		e.TransferID = uuid.NullUUID{UUID: t, Valid: true}
-	}
-	copy(e.PrevHash[:], prevHash)
-	copy(e.Hash[:], hash)
-	return e, nil
 }

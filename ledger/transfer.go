@@ -79,7 +79,7 @@ func (l *Ledger) PostTransfer(ctx context.Context, r TransferRequest) (Transfer,
 		}
 		return t
 	}
-	res := l.submit(ctx, &op{legs: []leg{{r.FromUserID, out}, {r.ToUserID, in}}, claim: claimOf(r.Idempotency, transfer)})
+	res := l.submit(ctx, &op{legs: []leg{{r.FromUserID, out}, {r.ToUserID, in}}, claim: claimOf(r.Idempotency, transfer), txID: id})
 	if res.err != nil {
 		return Transfer{}, fmt.Errorf("post transfer: %w", res.err)
 	}

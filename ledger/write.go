@@ -59,6 +59,9 @@ type op struct {
 	assigned bool
 	legs     []leg
 	claim    *claim // the op's Idempotency-Key, or nil
+	// txID is the request's transaction id, on each of its entries; submit
+	// makes one when the method gave none.
+	txID uuid.UUID
 
 	ctx   context.Context
 	done  chan opResult // buffered: the committer never blocks on it
@@ -290,6 +293,7 @@ func evaluateOp(states map[int64]*userState, now time.Time, o *op) (map[int64]*u
 			BalanceAfter: next, TransferID: g.draft.TransferID,
 			Description: g.draft.Description, Reference: g.draft.Reference,
 			IdempotencyKey: g.draft.IdempotencyKey, CreatedAt: s.at, PrevHash: s.head,
+			TransactionID: uuid.NullUUID{UUID: o.txID, Valid: true}, Version: CurrentVersion,
 		}
 		e.Hash = e.ComputeHash()
 		s.user.Balance, s.user.Seq, s.user.UpdatedAt, s.head, s.changed = next, e.Seq, s.at, e.Hash, true

@@ -3,9 +3,13 @@ package ledger_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ledgerd/ledgerd/ledger"
@@ -121,4 +125,131 @@ func TestVerifyHasItsOwnDeadline(t *testing.T) {
 	v, err := short.VerifyUser(ctx, 1)
 	require.NoError(t, err)
 	require.True(t, v.OK)
+}
+
+// insertV1Opening creates user id with a version-1 opening entry of
+// amount, as ledgerd wrote them before migration 7.
+func insertV1Opening(t *testing.T, pool *pgxpool.Pool, id int64, amount money.Cents) ledger.Entry {
+	t.Helper()
+	ctx := context.Background()
+	v1 := ledger.Entry{ID: uuid.Must(uuid.NewV7()), UserID: id, Seq: 1, Type: ledger.Opening, Amount: amount, BalanceAfter: amount,
+		CreatedAt: time.Now().UTC().Truncate(time.Microsecond), Version: 1}
+	v1.Hash = v1.ComputeHash()
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `INSERT INTO users (id, balance, seq, created_at, updated_at) VALUES ($1, $2, 1, $3, $3)`, id, int64(amount), v1.CreatedAt)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `INSERT INTO entries (id, user_id, seq, type, amount, balance_after, created_at, prev_hash, hash)
+VALUES ($1, $2, 1, 'opening', $3, $3, $4, $5, $6)`, v1.ID, id, int64(amount), v1.CreatedAt, v1.PrevHash[:], v1.Hash[:])
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+	return v1
+}
+
+// TestEntryVersions: entries are written with version 2 of the canonical
+// encoding, carrying their request's transaction id (a transfer's id on both
+// its entries); a chain that starts with version-1 entries, written before,
+// goes on with version-2 ones and verifies; a changed transaction id breaks
+// the chain.
+func TestEntryVersions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, pool := newLedger(t)
+
+	// User 1's first entry is a version-1 opening, as written before
+	// migration 7.
+	v1 := insertV1Opening(t, pool, 1, 500)
+	require.True(t, strings.HasPrefix(string(v1.Canonical()), "ledgerd-entry-v1\n"))
+	require.NotContains(t, string(v1.Canonical()), "transaction_id")
+
+	p, err := l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: -20})
+	require.NoError(t, err)
+	require.Equal(t, ledger.CurrentVersion, p.Entry.Version)
+	require.True(t, p.Entry.TransactionID.Valid)
+	require.Equal(t, v1.Hash, p.Entry.PrevHash, "the version-2 entry chains on from the version-1 one")
+	canon := string(p.Entry.Canonical())
+	require.True(t, strings.HasPrefix(canon, "ledgerd-entry-v2\n"))
+	require.True(t, strings.HasSuffix(canon, "\ntransaction_id="+p.Entry.TransactionID.UUID.String()+"\nhold_id=\nreversal_of=\n"), canon)
+
+	_, err = l.CreateUser(ctx, ledger.NewUser{ID: 2})
+	require.NoError(t, err)
+	tr, err := l.PostTransfer(ctx, ledger.TransferRequest{FromUserID: 1, ToUserID: 2, Amount: 30})
+	require.NoError(t, err)
+	for _, e := range tr.Entries {
+		require.Equal(t, uuid.NullUUID{UUID: tr.ID, Valid: true}, e.TransactionID, "a transfer's entries share its id")
+	}
+	stored, err := l.FindEntryByID(ctx, tr.Entries[0].ID)
+	require.NoError(t, err)
+	require.Equal(t, tr.Entries[0], stored, "the stored entry is the written one, version and all")
+
+	v, err := l.VerifyUser(ctx, 1)
+	require.NoError(t, err)
+	require.True(t, v.OK)
+	require.Equal(t, int64(3), v.Entries)
+	sum, err := l.VerifyAll(ctx, nil)
+	require.NoError(t, err)
+	require.Zero(t, sum.FailedCount)
+
+	// The transaction id is in the hash.
+	_, err = pool.Exec(ctx, `ALTER TABLE entries DISABLE TRIGGER entries_no_update_delete;
+UPDATE entries SET transaction_id = gen_random_uuid() WHERE user_id = 1 AND seq = 2;
+ALTER TABLE entries ENABLE TRIGGER entries_no_update_delete;`)
+	require.NoError(t, err)
+	v, err = l.VerifyUser(ctx, 1)
+	require.NoError(t, err)
+	require.False(t, v.ChainValid)
+	require.Equal(t, int64(2), v.FirstBadSeq)
+
+	// Version 1 carries none of the new fields, version 2 a transaction id.
+	_, err = pool.Exec(ctx, `INSERT INTO entries (id, user_id, seq, type, amount, balance_after, created_at, prev_hash, hash, canonical_version)
+VALUES (gen_random_uuid(), 2, 2, 'deposit', 1, 31, now(), $1, $1, 2)`, make([]byte, 32))
+	requirePgConstraint(t, err, "entries_canonical_version")
+}
+
+// TestAuditDocQuery runs docs/audit.md's one-query check of a user, as an
+// auditor would paste it, on a chain of version-1 and version-2 entries:
+// every rule holds; and it notices a changed amount.
+func TestAuditDocQuery(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	doc, err := os.ReadFile("../docs/audit.md")
+	require.NoError(t, err)
+	section := string(doc)[strings.Index(string(doc), "## Checking a whole user in one query"):]
+	start := strings.Index(section, "```sql\n") + len("```sql\n")
+	query := section[start : start+strings.Index(section[start:], "```")]
+	require.Contains(t, query, "canonical_version")
+
+	l, pool := newLedger(t)
+	insertV1Opening(t, pool, 1, 100) // a chain of both versions
+	_, err = l.CreateUser(ctx, ledger.NewUser{ID: 2})
+	require.NoError(t, err)
+	_, err = l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: -1, Description: "Café crème", Reference: "r", Idempotency: anyKey[ledger.Posted]("k")})
+	require.NoError(t, err)
+	_, err = l.PostTransfer(ctx, ledger.TransferRequest{FromUserID: 1, ToUserID: 2, Amount: 5})
+	require.NoError(t, err)
+	check := func() (rows, ok int) {
+		r, err := pool.Query(ctx, query)
+		require.NoError(t, err)
+		for r.Next() {
+			var seq int64
+			var hashOK, linkOK, sumOK, seqOK bool
+			require.NoError(t, r.Scan(&seq, &hashOK, &linkOK, &sumOK, &seqOK))
+			rows++
+			if hashOK && linkOK && sumOK && seqOK {
+				ok++
+			}
+		}
+		require.NoError(t, r.Err())
+		return rows, ok
+	}
+	rows, ok := check()
+	require.Equal(t, 3, rows)
+	require.Equal(t, 3, ok)
+	_, err = pool.Exec(ctx, `ALTER TABLE entries DISABLE TRIGGER entries_no_update_delete;
+UPDATE entries SET transaction_id = gen_random_uuid() WHERE user_id = 1 AND seq = 3;
+ALTER TABLE entries ENABLE TRIGGER entries_no_update_delete;`)
+	require.NoError(t, err)
+	rows, ok = check()
+	require.Equal(t, 3, rows)
+	require.Equal(t, 2, ok, "the changed entry fails")
 }

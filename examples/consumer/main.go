@@ -41,9 +41,10 @@ type entry struct {
 	UserID         int64       `json:"userId"`
 	Seq            int64       `json:"seq"` // 1, 2, 3… per user, no gap
 	Type           string      `json:"type"`
-	Amount         json.Number `json:"amount"`       // exact decimal: never a float64
-	BalanceAfter   json.Number `json:"balanceAfter"` // exact decimal
-	TransferID     *string     `json:"transferId"`   // null unless a transfer
+	Amount         json.Number `json:"amount"`        // exact decimal: never a float64
+	BalanceAfter   json.Number `json:"balanceAfter"`  // exact decimal
+	TransactionID  *string     `json:"transactionId"` // the request that wrote it (null on entries before v2)
+	TransferID     *string     `json:"transferId"`    // null unless a transfer
 	Description    *string     `json:"description"`
 	Reference      *string     `json:"reference"`
 	IdempotencyKey *string     `json:"idempotencyKey"`
