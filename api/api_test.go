@@ -31,9 +31,12 @@ func TestOriginalExamples(t *testing.T) {
 	m := r.JSON(t)
 	require.Equal(t, true, m["success"])
 	data := m["data"].(map[string]any)
-	require.ElementsMatch(t, []string{"id", "balance", "createdAt", "updatedAt"}, keys(data))
+	require.ElementsMatch(t, []string{"id", "balance", "available", "held", "createdAt", "updatedAt"}, keys(data),
+		"the original's fields, and the contract's available and held")
 	require.Equal(t, json.Number("1"), data["id"])
 	require.Equal(t, json.Number("10000"), data["balance"])
+	require.Equal(t, json.Number("10000"), data["available"])
+	require.Equal(t, json.Number("0"), data["held"])
 
 	r = s.do(t, http.MethodPut, "/api/users/1/balance", `{"amount": 100.50}`)
 	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)

@@ -55,6 +55,7 @@ var errorMapping = []struct {
 	{ledger.ErrBalanceLimit, http.StatusBadRequest, typeValidation, "The balance would exceed the maximum of " + money.Format(money.MaxBalance), "balance_limit"},
 	{ledger.ErrNotFound, http.StatusNotFound, typeNotFound, "User not found", "not_found"},
 	{ledger.ErrEntryNotFound, http.StatusNotFound, typeNotFound, "Transaction not found", ""},
+	{ledger.ErrHoldNotFound, http.StatusNotFound, typeNotFound, "Hold not found", ""},
 	{ledger.ErrUserExists, http.StatusConflict, typeConflict, "A user with this id already exists", ""},
 	{ledger.ErrIdempotencyConflict, http.StatusConflict, typeIdempotency, "This Idempotency-Key was already used with a different request", "idempotency_conflict"},
 	{ledger.ErrBusy, http.StatusTooManyRequests, typeRateLimited, "Too many changes are waiting for this user; retry shortly", "busy"},
@@ -70,6 +71,11 @@ func toError(err error) *Error {
 	var verr *ledger.ValidationError
 	if errors.As(err, &verr) {
 		return badRequest("%s", verr.Message)
+	}
+	var herr *ledger.HoldStateError
+	if errors.As(err, &herr) {
+		return &Error{Status: http.StatusConflict, Type: typeConflict,
+			Message: "The hold is " + string(herr.Status) + "; only a pending hold can be captured or voided"}
 	}
 	for _, m := range errorMapping {
 		if errors.Is(err, m.err) {

@@ -36,10 +36,19 @@ func parseInstant(q url.Values, name string) (*time.Time, error) {
 	if !ok {
 		return nil, nil
 	}
-	if rfc3339.MatchString(s[0]) {
-		if t, err := time.Parse(time.RFC3339Nano, s[0]); err == nil {
-			return &t, nil
+	t, err := parseInstantValue(name, s[0])
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// parseInstantValue reads s, the value of name, as an RFC 3339 instant.
+func parseInstantValue(name, s string) (time.Time, error) {
+	if rfc3339.MatchString(s) {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t, nil
 		}
 	}
-	return nil, badRequest("%s must be an RFC 3339 instant such as 2025-04-01T12:00:00Z", name)
+	return time.Time{}, badRequest("%s must be an RFC 3339 instant such as 2025-04-01T12:00:00Z", name)
 }

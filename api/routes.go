@@ -47,6 +47,11 @@ func addRoutes(d Deps) http.Handler {
 		r.Get("/users/{id}/verify", handleVerifyUser(d.Ledger))
 		r.Get("/transactions/{entryId}", handleGetTransaction(d.Ledger))
 		r.With(countRejections(d.Observer)).Post("/transfers", handleCreateTransfer(d.Ledger))
+		r.With(countRejections(d.Observer)).Post("/users/{id}/holds", handlePlaceHold(d.Ledger))
+		r.Get("/users/{id}/holds", handleListHolds(d.Ledger))
+		r.Get("/holds/{holdId}", handleGetHold(d.Ledger))
+		r.Post("/holds/{holdId}/capture", handleCaptureHold(d.Ledger))
+		r.Post("/holds/{holdId}/void", handleVoidHold(d.Ledger))
 	})
 	return r
 }

@@ -18,12 +18,15 @@ import (
 type userData struct {
 	ID        int64       `json:"id"`
 	Balance   money.Cents `json:"balance"`
+	Available money.Cents `json:"available"`
+	Held      money.Cents `json:"held"`
 	CreatedAt string      `json:"createdAt"`
 	UpdatedAt string      `json:"updatedAt"`
 }
 
 func newUserData(u projection.User) userData {
-	return userData{ID: u.ID, Balance: u.Balance, CreatedAt: ledger.FormatTime(u.CreatedAt), UpdatedAt: ledger.FormatTime(u.UpdatedAt)}
+	return userData{ID: u.ID, Balance: u.Balance, Available: u.Balance - u.Held, Held: u.Held,
+		CreatedAt: ledger.FormatTime(u.CreatedAt), UpdatedAt: ledger.FormatTime(u.UpdatedAt)}
 }
 
 func handleGetUser(l *ledger.Ledger) http.HandlerFunc {

@@ -27,10 +27,13 @@ const MaxReported = 100
 // userEntries streams every user with its entries, in user then seq order.
 // PostgreSQL merges the users' primary key with entries (user_id, seq), so
 // the ledger streams through in one pass, whatever its size.
-const userEntries = `SELECT u.id, u.balance, u.seq, e.id, e.user_id, e.seq, e.type, e.amount,
+const userEntries = `SELECT u.id, u.balance, u.seq, u.held, coalesce(h.pending, 0), e.id, e.user_id, e.seq, e.type, e.amount,
     e.balance_after, e.transfer_id, e.description, e.reference, e.idempotency_key, e.created_at,
     e.prev_hash, e.hash, e.transaction_id, e.hold_id, e.reversal_of, e.canonical_version
-FROM users u LEFT JOIN entries e ON e.user_id = u.id
+FROM users u
+LEFT JOIN (SELECT user_id, sum(amount)::bigint AS pending FROM holds WHERE status = 'pending' GROUP BY user_id) h
+    ON h.user_id = u.id
+LEFT JOIN entries e ON e.user_id = u.id
 ORDER BY u.id, e.seq`
 
 // VerifyAll runs VerifyUser's checks on every user in one consistent
@@ -67,7 +70,8 @@ func (l *Ledger) VerifyAll(ctx context.Context, progress func(users, entries int
 			return
 		}
 		cur.Entries, cur.LedgerBalance, cur.ChainValid, cur.FirstBadSeq = check.n, check.balance, check.chainOK, check.firstBad
-		cur.OK = check.firstBad == 0 && check.chainOK && cur.ProjectedBalance == check.balance && projSeq == check.n
+		cur.OK = check.firstBad == 0 && check.chainOK && cur.ProjectedBalance == check.balance && projSeq == check.n &&
+			cur.ProjectedHeld == cur.PendingHolds
 		sum.Users++
 		sum.Entries += check.n
 		if !cur.OK {
@@ -79,16 +83,18 @@ func (l *Ledger) VerifyAll(ctx context.Context, progress func(users, entries int
 	}
 	for rows.Next() {
 		var (
-			userID       int64
-			balance, seq int64
-			row          entryRow
+			userID             int64
+			balance, seq       int64
+			held, pendingHolds int64
+			row                entryRow
 		)
-		if err := rows.Scan(append([]any{&userID, &balance, &seq}, row.dest()...)...); err != nil {
+		if err := rows.Scan(append([]any{&userID, &balance, &seq, &held, &pendingHolds}, row.dest()...)...); err != nil {
 			return sum, fmt.Errorf("verify: %w", err)
 		}
 		if cur == nil || cur.UserID != userID {
 			finish()
-			cur = &Verification{UserID: userID, ProjectedBalance: money.Cents(balance)}
+			cur = &Verification{UserID: userID, ProjectedBalance: money.Cents(balance),
+				ProjectedHeld: money.Cents(held), PendingHolds: money.Cents(pendingHolds)}
 			check = chainCheck{chainOK: true}
 			projSeq = seq
 		}
@@ -110,9 +116,13 @@ func (l *Ledger) VerifyAll(ctx context.Context, progress func(users, entries int
 // ProjectionChange is one user's row corrected by RebuildProjection.
 type ProjectionChange = projection.Change
 
-// entryHeads reads, per user, the last entry: what the projection must say.
-const entryHeads = `SELECT DISTINCT ON (user_id) user_id, balance_after, seq, created_at
-FROM entries ORDER BY user_id, seq DESC`
+// entryHeads reads, per user, the last entry and the sum of the pending
+// holds: what the projection must say.
+const entryHeads = `SELECT e.user_id, e.balance_after, e.seq, e.created_at, coalesce(h.held, 0)
+FROM (SELECT DISTINCT ON (user_id) user_id, balance_after, seq, created_at
+      FROM entries ORDER BY user_id, seq DESC) e
+LEFT JOIN (SELECT user_id, sum(amount)::bigint AS held FROM holds WHERE status = 'pending' GROUP BY user_id) h
+    ON h.user_id = e.user_id`
 
 // RebuildProjection recomputes every user's balance, seq and updated_at
 // from the entries alone, in one transaction that blocks writes meanwhile,

@@ -245,12 +245,15 @@ const auditChanged = `SELECT DISTINCT user_id FROM entries WHERE id >= $1 LIMIT 
 
 // auditMismatched compares, for a page of users in id order, the projected
 // seq and balance with the user's last entry (one probe of
-// entries_user_seq_key each) and lists the users where they differ, ahead
-// or behind, and the last id compared.
-const auditMismatched = `SELECT u.id, (u.seq, u.balance) IS DISTINCT FROM (coalesce(e.seq, 0), coalesce(e.balance_after, 0))
+// entries_user_seq_key each) and held with the sum of its pending holds,
+// and lists the users where they differ, ahead or behind, and the last id
+// compared.
+const auditMismatched = `SELECT u.id, (u.seq, u.balance, u.held) IS DISTINCT FROM (coalesce(e.seq, 0), coalesce(e.balance_after, 0), h.pending)
 FROM users u
 LEFT JOIN LATERAL (
     SELECT seq, balance_after FROM entries WHERE user_id = u.id ORDER BY seq DESC LIMIT 1) e ON true
+CROSS JOIN LATERAL (
+    SELECT coalesce(sum(amount), 0) AS pending FROM holds WHERE user_id = u.id AND status = 'pending') h
 WHERE u.id > $1
 ORDER BY u.id
 LIMIT $2`

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ledgerd/ledgerd/money"
@@ -102,8 +103,9 @@ func TestEvaluateMatchesOneByOne(t *testing.T) {
 			active[i] = true
 		}
 		out := make([]opResult, len(ops))
-		states := newStates(lockSet(ops), locked, heads)
-		w := evaluate(states, now, ops, active, out)
+		st := &batchState{users: newStates(lockSet(ops), locked, heads), holds: map[uuid.UUID]*holdState{}, now: now}
+		w, err := evaluate(st, ops, active, out)
+		require.NoError(t, err)
 
 		chains := map[int64]*chainCheck{}
 		for id := int64(1); id <= 4; id++ {

@@ -43,6 +43,29 @@ func newEvent(e Entry) (outbox.Message, error) {
 	return outbox.Message{EventID: id, RoutingKey: RoutingKey(e.Type), CreatedAt: e.CreatedAt, SourceID: e.ID}, nil
 }
 
+// newHoldEvent returns the outbox message of a hold change: slim, like an
+// entry's, built by ExpandEvents from the recorded change.
+func newHoldEvent(c holdChange) (outbox.Message, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return outbox.Message{}, fmt.Errorf("new event id: %w", err)
+	}
+	return outbox.Message{EventID: id, RoutingKey: HoldRoutingKey(c.change), CreatedAt: c.hold.UpdatedAt, SourceID: c.id}, nil
+}
+
+// HoldEvent is the CloudEvents 1.0 envelope of a hold change: data is the
+// hold after the change.
+type HoldEvent struct {
+	SpecVersion     string    `json:"specversion"`
+	ID              uuid.UUID `json:"id"`
+	Source          string    `json:"source"`
+	Type            string    `json:"type"`
+	Subject         string    `json:"subject"`
+	Time            string    `json:"time"`
+	DataContentType string    `json:"datacontenttype"`
+	Data            Hold      `json:"data"`
+}
+
 // NewEvent returns entry e's CloudEvents envelope with the event id id.
 func NewEvent(id uuid.UUID, e Entry) Event {
 	return Event{
@@ -84,17 +107,43 @@ func ExpandEvents(ctx context.Context, q outbox.Querier, refs []outbox.SourceRef
 	for _, e := range entries {
 		byID[e.ID] = e
 	}
+	// Sources that are not entries are hold changes.
+	var rest []uuid.UUID
+	for _, r := range refs {
+		if _, ok := byID[r.SourceID]; !ok {
+			rest = append(rest, r.SourceID)
+		}
+	}
+	var changes map[uuid.UUID]holdChange
+	if len(rest) > 0 {
+		if changes, err = readHoldChanges(ctx, q, rest); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]outbox.Expanded, len(refs))
 	for i, r := range refs {
-		e, ok := byID[r.SourceID]
-		if !ok {
-			return nil, fmt.Errorf("event %s: entry %s not found", r.EventID, r.SourceID)
+		var (
+			body    []byte
+			headers map[string]any
+			err     error
+		)
+		if e, ok := byID[r.SourceID]; ok {
+			body, err = json.Marshal(NewEvent(r.EventID, e))
+			headers = eventHeaders(e)
+		} else if c, ok := changes[r.SourceID]; ok {
+			body, err = json.Marshal(HoldEvent{
+				SpecVersion: "1.0", ID: r.EventID, Source: EventSource, Type: HoldRoutingKey(c.change),
+				Subject: "users/" + strconv.FormatInt(c.hold.UserID, 10), Time: c.hold.UpdatedAt.UTC().Format(time.RFC3339Nano),
+				DataContentType: "application/json", Data: c.hold,
+			})
+			headers = map[string]any{"ledger-user-id": c.hold.UserID, "ledger-hold-id": c.hold.ID.String()}
+		} else {
+			return nil, fmt.Errorf("event %s: source %s not found", r.EventID, r.SourceID)
 		}
-		body, err := json.Marshal(NewEvent(r.EventID, e))
 		if err != nil {
 			return nil, fmt.Errorf("encode event %s: %w", r.EventID, err)
 		}
-		out[i] = outbox.Expanded{Headers: eventHeaders(e), Body: body}
+		out[i] = outbox.Expanded{Headers: headers, Body: body}
 	}
 	return out, nil
 }

@@ -57,7 +57,8 @@ var ErrIdempotencyConflict = errors.New("idempotency key already used with a dif
 // decided reports whether err is an outcome stored with a key.
 func decided(err error) bool {
 	return errors.Is(err, ErrInsufficientFunds) || errors.Is(err, ErrBalanceLimit) ||
-		errors.Is(err, ErrNotFound) || errors.Is(err, ErrUserExists)
+		errors.Is(err, ErrNotFound) || errors.Is(err, ErrUserExists) ||
+		errors.Is(err, ErrHoldNotFound) || errors.Is(err, ErrHoldNotPending)
 }
 
 const keyFind = `SELECT request_hash, status, response FROM idempotency_keys

@@ -247,20 +247,33 @@ func (l *Ledger) assignID(ctx context.Context) (int64, error) {
 	return id, err
 }
 
-// FindUser returns the user's current state from the projection, or
-// ErrNotFound or ErrUnavailable.
+// FindUser returns the user's current state from the projection, with
+// Held the sum of its pending holds not yet expired (available = Balance −
+// Held), or ErrNotFound or ErrUnavailable.
 func (l *Ledger) FindUser(ctx context.Context, id int64) (projection.User, error) {
 	var u projection.User
 	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
 		var err error
-		u, err = projection.FindUser(ctx, conn, id)
-		return err
+		if u, err = projection.FindUser(ctx, conn, id); err != nil || u.Held == 0 {
+			return err
+		}
+		// Holds count in held until expiresAt, whether or not a write has
+		// recorded their expiry yet.
+		var expired int64
+		if err := conn.QueryRow(ctx, heldExpired, id).Scan(&expired); err != nil {
+			return fmt.Errorf("read expired holds: %w", err)
+		}
+		u.Held -= money.Cents(expired)
+		return nil
 	})
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return u, fmt.Errorf("find user %d: %w", id, err)
 	}
 	return u, err
 }
+
+const heldExpired = `SELECT coalesce(sum(amount), 0)::bigint FROM holds
+WHERE user_id = $1 AND status = 'pending' AND expires_at <= now()`
 
 // Ping checks that the database answers, within the Ledger's timeouts.
 func (l *Ledger) Ping(ctx context.Context) error {

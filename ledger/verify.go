@@ -28,7 +28,12 @@ type Verification struct {
 	// FirstBadSeq is the first seq at which any check failed, 0 if none
 	// (or when only the projection disagrees).
 	FirstBadSeq int64
+	// ProjectedHeld is the user's held amount in the projection;
+	// PendingHolds the sum of its pending holds, which it must equal.
+	ProjectedHeld, PendingHolds money.Cents
 }
+
+const pendingHolds = `SELECT coalesce(sum(amount), 0)::bigint FROM holds WHERE user_id = $1 AND status = 'pending'`
 
 const entryStream = `SELECT ` + entryColumns + ` FROM entries WHERE user_id = $1 ORDER BY seq`
 
@@ -52,7 +57,12 @@ func (l *Ledger) VerifyUser(ctx context.Context, id int64) (Verification, error)
 		if err != nil {
 			return err
 		}
-		v.ProjectedBalance = u.Balance
+		v.ProjectedBalance, v.ProjectedHeld = u.Balance, u.Held
+		var pending int64
+		if err := tx.QueryRow(ctx, pendingHolds, id).Scan(&pending); err != nil {
+			return err
+		}
+		v.PendingHolds = money.Cents(pending)
 		rows, err := tx.Query(ctx, entryStream, id)
 		if err != nil {
 			return err
@@ -70,7 +80,7 @@ func (l *Ledger) VerifyUser(ctx context.Context, id int64) (Verification, error)
 			return err
 		}
 		v.Entries, v.LedgerBalance, v.ChainValid, v.FirstBadSeq = c.n, c.balance, c.chainOK, c.firstBad
-		v.OK = c.firstBad == 0 && c.chainOK && u.Balance == c.balance && u.Seq == c.n
+		v.OK = c.firstBad == 0 && c.chainOK && u.Balance == c.balance && u.Seq == c.n && v.ProjectedHeld == v.PendingHolds
 		return nil
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,6 +43,7 @@ type draft struct {
 	Description    string
 	Reference      string
 	IdempotencyKey string
+	HoldID         uuid.NullUUID
 }
 
 // leg is one user's balance change within an op.
@@ -58,7 +60,8 @@ type op struct {
 	create   int64
 	assigned bool
 	legs     []leg
-	claim    *claim // the op's Idempotency-Key, or nil
+	hold     *holdAction // a hold's placement, capture or void, or nil
+	claim    *claim      // the op's Idempotency-Key, or nil
 	// txID is the request's transaction id, on each of its entries; submit
 	// makes one when the method gave none.
 	txID uuid.UUID
@@ -79,6 +82,9 @@ func (o *op) userIDs() []int64 {
 			ids = append(ids, g.userID)
 		}
 	}
+	if o.hold != nil && o.hold.userID != 0 && !slices.Contains(ids, o.hold.userID) {
+		ids = append(ids, o.hold.userID)
+	}
 	return ids
 }
 
@@ -89,7 +95,9 @@ type opResult struct {
 	// users holds, per leg, the leg's user right after the op; for an op
 	// that only creates a user, that user.
 	users []projection.User
-	err   error
+	// hold is the hold after a hold op.
+	hold *Hold
+	err  error
 }
 
 // errIDTaken means an assigned id was taken by a client meanwhile; the op
@@ -116,10 +124,12 @@ func writeTx(ctx context.Context, tx pgx.Tx, ops []*op) ([]opResult, error) {
 		locked  projection.Locked
 		heads   = map[int64]chainHead{}
 	)
+	holds := map[uuid.UUID]*holdState{}
 	b := &pgx.Batch{}
 	queueClaim(b, keys, claimed)
 	projection.QueueLock(b, ids, &locked)
 	queueChainHeads(b, ids, heads)
+	queueHoldsLock(b, holdsNamed(ops), ids, holds)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
@@ -134,8 +144,11 @@ func writeTx(ctx context.Context, tx pgx.Tx, ops []*op) ([]opResult, error) {
 			active[i] = true
 		}
 	}
-	states := newStates(ids, locked, heads)
-	w := evaluate(states, locked.Now, ops, active, out)
+	st := &batchState{users: newStates(ids, locked, heads), holds: holds, now: locked.Now}
+	w, err := evaluate(st, ops, active, out)
+	if err != nil {
+		return nil, err
+	}
 
 	// Round trip 2: every write at once.
 	b = &pgx.Batch{}
@@ -152,6 +165,17 @@ func writeTx(ctx context.Context, tx pgx.Tx, ops []*op) ([]opResult, error) {
 	}
 	answerRepeats(ops, dupOf, out)
 	return out, nil
+}
+
+// holdsNamed lists the holds the ops capture or void.
+func holdsNamed(ops []*op) []uuid.UUID {
+	var ids []uuid.UUID
+	for _, o := range ops {
+		if o.hold != nil && (o.hold.kind == holdCapture || o.hold.kind == holdVoid) {
+			ids = append(ids, o.hold.holdID)
+		}
+	}
+	return ids
 }
 
 // lockSet lists every user of the ops, each once, in id order.
@@ -194,68 +218,130 @@ func newStates(ids []int64, locked projection.Locked, heads map[int64]chainHead)
 	return states
 }
 
-// writes is what a batch's accepted ops write.
-type writes struct {
-	created []projection.User
-	entries []Entry
-	sets    []projection.Set
+// batchState is the running state of a batch's users and holds, and the
+// transaction's time.
+type batchState struct {
+	users map[int64]*userState
+	holds map[uuid.UUID]*holdState
+	now   time.Time
 }
 
-// evaluate decides each active op in order against the running state of its
-// users and records its outcome in out. An op is accepted only when every
-// leg is: a refused op leaves the state as it found it.
-func evaluate(states map[int64]*userState, now time.Time, ops []*op, active []bool, out []opResult) writes {
+// writes is what a batch's accepted ops write.
+type writes struct {
+	created     []projection.User
+	entries     []Entry
+	sets        []projection.Set
+	holdChanges []holdChange
+	newHolds    []Hold
+}
+
+// evaluate first releases the locked users' holds that have expired (so
+// that the batch decides against exact balances, and held never exceeds
+// balance), then decides each active op in order against the running state
+// of its users and holds and records its outcome in out. An op is accepted
+// only when all of it is: a refused op leaves the state as it found it.
+func evaluate(st *batchState, ops []*op, active []bool, out []opResult) (writes, error) {
 	var w writes
+	for _, id := range sortedKeys(st.holds) {
+		hs := st.holds[id]
+		if hs.hold.Status != HoldPending || hs.hold.ExpiresAt.After(st.now) {
+			continue
+		}
+		u := st.users[hs.hold.UserID]
+		if u == nil { // only holds of locked users are read
+			continue
+		}
+		u.user.Held -= hs.hold.Amount
+		u.changed = true
+		hs.hold.Status, hs.hold.UpdatedAt, hs.change = HoldExpired, st.now, string(HoldExpired)
+		c, err := newHoldChange(hs)
+		if err != nil {
+			return writes{}, err
+		}
+		w.holdChanges = append(w.holdChanges, c)
+	}
 	for i, o := range ops {
 		if !active[i] {
 			continue
 		}
-		touched, res := evaluateOp(states, now, o)
+		touched, touchedHolds, res := evaluateOp(st, o)
 		out[i] = res
 		if res.err != nil {
 			continue
 		}
 		for id, s := range touched {
-			*states[id] = *s
+			*st.users[id] = *s
+		}
+		for _, id := range sortedKeys(touchedHolds) {
+			hs := touchedHolds[id]
+			st.holds[id] = hs
+			c, err := newHoldChange(hs)
+			if err != nil {
+				return writes{}, err
+			}
+			w.holdChanges = append(w.holdChanges, c)
+			if hs.new {
+				w.newHolds = append(w.newHolds, hs.hold)
+			}
 		}
 		w.entries = append(w.entries, res.entries...)
 	}
-	ids := make([]int64, 0, len(states))
-	for id := range states {
+	ids := make([]int64, 0, len(st.users))
+	for id := range st.users {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		switch s := states[id]; {
+		switch s := st.users[id]; {
 		case s.created:
 			w.created = append(w.created, s.user)
 		case s.changed:
 			w.sets = append(w.sets, projection.Set{User: s.user, PrevSeq: s.prevSeq})
 		}
 	}
-	return w
+	return w, nil
 }
 
-// evaluateOp decides one op on copies of its users' states. It returns
-// the copies to keep when the op is accepted, and the op's outcome.
-func evaluateOp(states map[int64]*userState, now time.Time, o *op) (map[int64]*userState, opResult) {
+// newHoldChange records hs's change, with an id of its own.
+func newHoldChange(hs *holdState) (holdChange, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return holdChange{}, fmt.Errorf("new hold change id: %w", err)
+	}
+	return holdChange{id: id, change: hs.change, hold: hs.hold}, nil
+}
+
+func sortedKeys[V any](m map[uuid.UUID]V) []uuid.UUID {
+	keys := make([]uuid.UUID, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	return keys
+}
+
+// evaluateOp decides one op on copies of its users' and holds' states. It
+// returns the copies to keep when the op is accepted, and the op's outcome.
+func evaluateOp(st *batchState, o *op) (map[int64]*userState, map[uuid.UUID]*holdState, opResult) {
+	now := st.now
 	touched := make(map[int64]*userState, len(o.legs)+1)
 	get := func(id int64) *userState {
 		if s, ok := touched[id]; ok {
 			return s
 		}
-		c := *states[id]
+		c := *st.users[id]
 		touched[id] = &c
 		return &c
 	}
+	touchedHolds := map[uuid.UUID]*holdState{}
 	var res opResult
 	if o.create != 0 {
 		s := get(o.create)
 		switch {
 		case s.exists && o.assigned:
-			return nil, opResult{err: errIDTaken}
+			return nil, nil, opResult{err: errIDTaken}
 		case s.exists:
-			return nil, opResult{err: ErrUserExists}
+			return nil, nil, opResult{err: ErrUserExists}
 		}
 		s.exists, s.created, s.at = true, true, now
 		s.user = projection.User{ID: o.create, CreatedAt: now, UpdatedAt: now}
@@ -263,34 +349,95 @@ func evaluateOp(states map[int64]*userState, now time.Time, o *op) (map[int64]*u
 			res.users = []projection.User{s.user}
 		}
 	}
+	legs := o.legs
+	var captured *holdState
+	if h := o.hold; h != nil {
+		var hs *holdState
+		if h.kind == holdCapture || h.kind == holdVoid {
+			found, ok := st.holds[h.holdID]
+			if !ok || h.userID == 0 {
+				return nil, nil, opResult{err: ErrHoldNotFound}
+			}
+			if found.hold.Status != HoldPending {
+				return nil, nil, opResult{err: &HoldStateError{Status: found.hold.Status}}
+			}
+			c := *found
+			hs = &c
+		}
+		s := get(h.userID)
+		switch {
+		case s.broken != nil:
+			return nil, nil, opResult{err: s.broken}
+		case !s.exists:
+			return nil, nil, opResult{err: ErrNotFound}
+		}
+		switch h.kind {
+		case holdPlace:
+			if s.user.Balance-s.user.Held < h.amount {
+				return nil, nil, opResult{err: ErrInsufficientFunds}
+			}
+			s.user.Held += h.amount
+			hs = &holdState{new: true, change: "placed", hold: Hold{
+				ID: h.holdID, UserID: h.userID, Amount: h.amount, Status: HoldPending, ExpiresAt: h.expiresAt,
+				CreatedAt: now, UpdatedAt: now, Description: h.desc, Reference: h.ref}}
+		case holdVoid:
+			s.user.Held -= hs.hold.Amount
+			hs.hold.Status, hs.change = HoldVoided, string(HoldVoided)
+		case holdCapture:
+			amount := h.amount
+			if amount == 0 {
+				amount = hs.hold.Amount
+			}
+			if amount > hs.hold.Amount {
+				return nil, nil, opResult{err: invalid("amount", "amount must be at most the hold's amount, %s", money.Format(hs.hold.Amount))}
+			}
+			// The hold's reservation is released and the captured amount
+			// withdrawn in the same op: the withdrawal leg below needs no
+			// room beyond what the hold kept.
+			s.user.Held -= hs.hold.Amount
+			hs.hold.Status, hs.hold.CapturedAmount, hs.change = HoldCaptured, amount, string(HoldCaptured)
+			legs = []leg{{h.userID, draft{Type: Withdrawal, Amount: -amount, Description: hs.hold.Description,
+				Reference: hs.hold.Reference, HoldID: uuid.NullUUID{UUID: hs.hold.ID, Valid: true}}}}
+			captured = hs
+		}
+		if hs != nil {
+			s.changed = true
+			hs.hold.UpdatedAt = now
+			touchedHolds[hs.hold.ID] = hs
+			res.users = []projection.User{s.user}
+		}
+	}
 	// Every user must exist before any amount is looked at: a request that
 	// names an unknown user is not found, whatever its amounts.
-	for _, g := range o.legs {
+	for _, g := range legs {
 		s := get(g.userID)
 		refusal := s.broken
 		if refusal == nil && !s.exists {
 			refusal = ErrNotFound
 		}
 		if refusal != nil {
-			return nil, opResult{err: refusal}
+			return nil, nil, opResult{err: refusal}
 		}
 	}
-	for _, g := range o.legs {
+	if len(legs) > 0 {
+		res.users = nil
+	}
+	for _, g := range legs {
 		s := get(g.userID)
 		next := s.user.Balance + g.draft.Amount // |amount| ≤ MaxAmount: no overflow
 		switch {
-		case next < 0:
-			return nil, opResult{err: ErrInsufficientFunds}
+		case next < s.user.Held: // a debit needs available = balance − held ≥ |amount|
+			return nil, nil, opResult{err: ErrInsufficientFunds}
 		case next > money.MaxBalance:
-			return nil, opResult{err: ErrBalanceLimit}
+			return nil, nil, opResult{err: ErrBalanceLimit}
 		}
 		id, err := uuid.NewV7()
 		if err != nil {
-			return nil, opResult{err: fmt.Errorf("new entry id: %w", err)}
+			return nil, nil, opResult{err: fmt.Errorf("new entry id: %w", err)}
 		}
 		e := Entry{
 			ID: id, UserID: g.userID, Seq: s.user.Seq + 1, Type: g.draft.Type, Amount: g.draft.Amount,
-			BalanceAfter: next, TransferID: g.draft.TransferID,
+			BalanceAfter: next, TransferID: g.draft.TransferID, HoldID: g.draft.HoldID,
 			Description: g.draft.Description, Reference: g.draft.Reference,
 			IdempotencyKey: g.draft.IdempotencyKey, CreatedAt: s.at, PrevHash: s.head,
 			TransactionID: uuid.NullUUID{UUID: o.txID, Valid: true}, Version: CurrentVersion,
@@ -300,25 +447,39 @@ func evaluateOp(states map[int64]*userState, now time.Time, o *op) (map[int64]*u
 		res.entries = append(res.entries, e)
 		res.users = append(res.users, s.user)
 	}
-	return touched, res
+	if captured != nil {
+		captured.hold.CaptureEntry = EntryRef{ID: res.entries[0].ID, Seq: res.entries[0].Seq}
+	}
+	for _, hs := range touchedHolds {
+		h := hs.hold
+		res.hold = &h
+	}
+	return touched, touchedHolds, res
 }
 
 // queue queues the writes onto b, in the order the constraints need: users
 // before their entries, entries before the rows that count them.
 func (w writes) queue(b *pgx.Batch) error {
 	projection.QueueInsert(b, w.created)
-	if len(w.entries) == 0 {
-		projection.QueueSet(b, w.sets)
-		return nil
-	}
-	msgs := make([]outbox.Message, len(w.entries))
-	for i, e := range w.entries {
-		var err error
-		if msgs[i], err = newEvent(e); err != nil {
+	msgs := make([]outbox.Message, 0, len(w.entries)+len(w.holdChanges))
+	for _, e := range w.entries {
+		m, err := newEvent(e)
+		if err != nil {
 			return err
 		}
+		msgs = append(msgs, m)
 	}
-	queueInsertEntries(b, w.entries)
+	for _, c := range w.holdChanges {
+		m, err := newHoldEvent(c)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, m)
+	}
+	if len(w.entries) > 0 {
+		queueInsertEntries(b, w.entries)
+	}
+	queueHoldWrites(b, w.holdChanges, w.newHolds)
 	if err := outbox.QueueEnqueue(b, msgs); err != nil {
 		return err
 	}

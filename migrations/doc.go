@@ -6,9 +6,10 @@
 // migrate driver holds an advisory lock).
 //
 // Tables and their owners: users (package projection), entries,
-// idempotency_keys and audit_checkpoints (package ledger), outbox (package
-// outbox). The database holds the ledger's rules as a second guard: CHECK
+// idempotency_keys, audit_checkpoints, holds and hold_changes (package
+// ledger), outbox (package outbox). The database holds the ledger's rules as a second guard: CHECK
 // constraints on amounts and balances, the chain trigger and the
-// append-only trigger on entries, and a deferred trigger that makes every
-// written users row equal its ledger's head at commit.
+// append-only triggers on entries and hold_changes, and a deferred trigger
+// that makes every written users row equal its ledger's head (balance, seq)
+// and its pending holds (held) at commit.
 package migrations

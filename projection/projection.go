@@ -16,8 +16,12 @@ import (
 
 // User is one row of the projection.
 type User struct {
-	ID        int64       `db:"id"`
-	Balance   money.Cents `db:"balance"`
+	ID      int64       `db:"id"`
+	Balance money.Cents `db:"balance"`
+	// Held is the sum of the user's pending holds as last written: holds
+	// past their expiry still count here until a write releases them (the
+	// ledger subtracts them when it reads a user).
+	Held      money.Cents `db:"held"`
 	Seq       int64       `db:"seq"`
 	CreatedAt time.Time   `db:"created_at"`
 	UpdatedAt time.Time   `db:"updated_at"`
@@ -29,7 +33,7 @@ type Querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-const userColumns = `id, balance, seq, created_at, updated_at`
+const userColumns = `id, balance, held, seq, created_at, updated_at`
 
 const userFind = `SELECT ` + userColumns + ` FROM users WHERE id = $1`
 
@@ -130,7 +134,7 @@ func QueueLock(b *pgx.Batch, ids []int64, out *Locked) {
 	b.Queue(usersLock, ids).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var u User
-			if err := rows.Scan(&u.ID, &u.Balance, &u.Seq, &u.CreatedAt, &u.UpdatedAt); err != nil {
+			if err := rows.Scan(&u.ID, &u.Balance, &u.Held, &u.Seq, &u.CreatedAt, &u.UpdatedAt); err != nil {
 				return fmt.Errorf("lock users: %w", err)
 			}
 			out.Users[u.ID] = u
@@ -150,8 +154,8 @@ func QueueLock(b *pgx.Batch, ids []int64, out *Locked) {
 
 // usersInsert creates users with their state after the transaction's
 // changes. A taken id fails the statement (users_pkey).
-const usersInsert = `INSERT INTO users (id, balance, seq, created_at, updated_at)
-SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::timestamptz[])`
+const usersInsert = `INSERT INTO users (id, balance, held, seq, created_at, updated_at)
+SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[], $6::timestamptz[])`
 
 // QueueInsert queues onto b the creation of users, each with its final
 // balance, seq and times. The batch reports ErrExists when an id is taken.
@@ -159,12 +163,12 @@ func QueueInsert(b *pgx.Batch, users []User) {
 	if len(users) == 0 {
 		return
 	}
-	ids, balances, seqs := make([]int64, len(users)), make([]int64, len(users)), make([]int64, len(users))
+	ids, balances, held, seqs := make([]int64, len(users)), make([]int64, len(users)), make([]int64, len(users)), make([]int64, len(users))
 	created, updated := make([]time.Time, len(users)), make([]time.Time, len(users))
 	for i, u := range users {
-		ids[i], balances[i], seqs[i], created[i], updated[i] = u.ID, int64(u.Balance), u.Seq, u.CreatedAt, u.UpdatedAt
+		ids[i], balances[i], held[i], seqs[i], created[i], updated[i] = u.ID, int64(u.Balance), int64(u.Held), u.Seq, u.CreatedAt, u.UpdatedAt
 	}
-	b.Queue(usersInsert, ids, balances, seqs, created, updated).Exec(func(pgconn.CommandTag) error { return nil })
+	b.Queue(usersInsert, ids, balances, held, seqs, created, updated).Exec(func(pgconn.CommandTag) error { return nil })
 }
 
 // Set is the new state of a row, which must still be at PrevSeq.
@@ -176,9 +180,9 @@ type Set struct {
 // usersSet writes the outcome of a transaction's changes. The seq guard
 // makes a row that is not as the ledger read it a no-op, which QueueSet
 // reports.
-const usersSet = `UPDATE users u SET balance = s.balance, seq = s.seq, updated_at = s.updated_at
-FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[])
-    AS s(id, balance, seq, prev_seq, updated_at)
+const usersSet = `UPDATE users u SET balance = s.balance, held = s.held, seq = s.seq, updated_at = s.updated_at
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[], $6::bigint[])
+    AS s(id, balance, seq, prev_seq, updated_at, held)
 WHERE u.id = s.id AND u.seq = s.prev_seq`
 
 // QueueSet queues onto b the write of the rows' new balance, seq and
@@ -192,10 +196,12 @@ func QueueSet(b *pgx.Batch, sets []Set) {
 	}
 	n := len(sets)
 	ids, balances, seqs, prevs, times := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]time.Time, n)
+	held := make([]int64, n)
 	for i, s := range sets {
 		ids[i], balances[i], seqs[i], prevs[i], times[i] = s.User.ID, int64(s.User.Balance), s.User.Seq, s.PrevSeq, s.User.UpdatedAt
+		held[i] = int64(s.User.Held)
 	}
-	b.Queue(usersSet, ids, balances, seqs, prevs, times).Exec(func(tag pgconn.CommandTag) error {
+	b.Queue(usersSet, ids, balances, seqs, prevs, times, held).Exec(func(tag pgconn.CommandTag) error {
 		if tag.RowsAffected() != int64(n) {
 			return fmt.Errorf("set balances: %d of %d rows were not at the seq read under their lock", int64(n)-tag.RowsAffected(), n)
 		}
@@ -210,6 +216,7 @@ type Head struct {
 	Balance   money.Cents
 	Seq       int64
 	UpdatedAt time.Time
+	Held      money.Cents
 }
 
 // Change is one row corrected by ReplaceTx.
@@ -217,6 +224,7 @@ type Change struct {
 	UserID                 int64
 	OldBalance, NewBalance money.Cents
 	OldSeq, NewSeq         int64
+	OldHeld, NewHeld       money.Cents
 }
 
 // translate turns constraint violations of the users table into package
@@ -243,27 +251,28 @@ func LockForRebuildTx(ctx context.Context, tx pgx.Tx) error {
 // list reads the old row (a self-join), which UPDATE ... RETURNING alone
 // cannot show before PostgreSQL 18.
 const usersRebuild = `WITH heads AS (
-    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::timestamptz[])
-        AS h(user_id, balance, seq, updated_at)
+    SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::timestamptz[], $5::bigint[])
+        AS h(user_id, balance, seq, updated_at, held)
 ), target AS (
-    SELECT u.id, u.balance AS old_balance, u.seq AS old_seq,
-        coalesce(h.balance, 0) AS balance, coalesce(h.seq, 0) AS seq,
+    SELECT u.id, u.balance AS old_balance, u.seq AS old_seq, u.held AS old_held,
+        coalesce(h.balance, 0) AS balance, coalesce(h.seq, 0) AS seq, coalesce(h.held, 0) AS held,
         coalesce(h.updated_at, u.updated_at) AS updated_at
     FROM users u LEFT JOIN heads h ON h.user_id = u.id
-    WHERE (u.balance, u.seq) IS DISTINCT FROM (coalesce(h.balance, 0), coalesce(h.seq, 0))
+    WHERE (u.balance, u.seq, u.held) IS DISTINCT FROM (coalesce(h.balance, 0), coalesce(h.seq, 0), coalesce(h.held, 0))
 )
-UPDATE users u SET balance = t.balance, seq = t.seq, updated_at = t.updated_at
+UPDATE users u SET balance = t.balance, seq = t.seq, held = t.held, updated_at = t.updated_at
 FROM target t WHERE u.id = t.id
-RETURNING u.id, t.old_balance, t.balance, t.old_seq, t.seq`
+RETURNING u.id, t.old_balance, t.balance, t.old_seq, t.seq, t.old_held, t.held`
 
 // ReplaceTx makes the projection equal to heads inside tx (take
 // LockForRebuildTx first) and returns the rows it changed, in id order.
 func ReplaceTx(ctx context.Context, tx pgx.Tx, heads []Head) ([]Change, error) {
 	ids, balances, seqs, times := make([]int64, len(heads)), make([]int64, len(heads)), make([]int64, len(heads)), make([]time.Time, len(heads))
+	held := make([]int64, len(heads))
 	for i, h := range heads {
-		ids[i], balances[i], seqs[i], times[i] = h.UserID, int64(h.Balance), h.Seq, h.UpdatedAt
+		ids[i], balances[i], seqs[i], times[i], held[i] = h.UserID, int64(h.Balance), h.Seq, h.UpdatedAt, int64(h.Held)
 	}
-	rows, err := tx.Query(ctx, usersRebuild, ids, balances, seqs, times)
+	rows, err := tx.Query(ctx, usersRebuild, ids, balances, seqs, times, held)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild users: %w", err)
 	}

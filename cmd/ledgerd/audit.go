@@ -85,8 +85,12 @@ func runProjection(ctx context.Context, args []string, lookupEnv func(string) (s
 		return err
 	}
 	for _, c := range changes {
-		fmt.Fprintf(stdout, "user %d: balance %s -> %s, seq %d -> %d\n",
+		fmt.Fprintf(stdout, "user %d: balance %s -> %s, seq %d -> %d",
 			c.UserID, money.Format(c.OldBalance), money.Format(c.NewBalance), c.OldSeq, c.NewSeq)
+		if c.OldHeld != c.NewHeld {
+			fmt.Fprintf(stdout, ", held %s -> %s", money.Format(c.OldHeld), money.Format(c.NewHeld))
+		}
+		fmt.Fprintln(stdout)
 	}
 	fmt.Fprintf(stdout, "projection rebuilt from the entries: %d users changed\n", len(changes))
 	return nil

@@ -102,6 +102,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 		logger.Info("authentication is on", "tokens", len(cfg.Tokens))
 	}
 	background.Go(func() { purgeKeys(bgCtx, l, cfg.IdempotencyRetention, logger) })
+	background.Go(func() { sweepHolds(bgCtx, l, logger) })
 
 	srv := &http.Server{
 		Handler: api.NewServer(api.Deps{
@@ -172,6 +173,30 @@ func purgeKeys(ctx context.Context, l *ledger.Ledger, retention time.Duration, l
 		case <-ctx.Done():
 			return
 		case <-time.After(5 * time.Minute):
+		}
+	}
+}
+
+// holdSweepInterval is how often serve records the expiry of holds whose
+// expiresAt passed. Their available balance comes back at expiresAt
+// whatever this interval: the sweep only writes the record and the
+// ledger.hold.expired event (once, across replicas).
+const holdSweepInterval = 5 * time.Second
+
+// sweepHolds records expired holds until ctx ends.
+func sweepHolds(ctx context.Context, l *ledger.Ledger, logger *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(holdSweepInterval):
+		}
+		n, err := l.ReleaseExpiredHolds(ctx, 1000)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			logger.Warn("record expired holds", "err", err)
+		case n > 0:
+			logger.Debug("recorded expired holds", "users", n)
 		}
 	}
 }
