@@ -162,6 +162,9 @@ func queueHoldsLock(b *pgx.Batch, ids []uuid.UUID, users []int64, out map[uuid.U
 	if ids == nil {
 		ids = []uuid.UUID{}
 	}
+	if users == nil {
+		users = []int64{}
+	}
 	b.Queue(holdsLock, ids, users).Query(func(rows pgx.Rows) error {
 		hs, err := pgx.CollectRows(rows, scanHold)
 		if err != nil {

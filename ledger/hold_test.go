@@ -238,9 +238,9 @@ func TestHeldIsVerifiedAndRebuilt(t *testing.T) {
 	require.NoError(t, err)
 	_, err = pool.Exec(ctx, `UPDATE users SET held = 0 WHERE id = 1`)
 	requirePgConstraint(t, err, "users_match_ledger")
-	_, err = pool.Exec(ctx, `ALTER TABLE users DISABLE TRIGGER users_match_ledger;
+	_, err = pool.Exec(ctx, `ALTER TABLE users DISABLE TRIGGER users_match_ledger, DISABLE TRIGGER users_held_on_update;
 UPDATE users SET held = 0 WHERE id = 1;
-ALTER TABLE users ENABLE TRIGGER users_match_ledger`)
+ALTER TABLE users ENABLE TRIGGER users_match_ledger, ENABLE TRIGGER users_held_on_update`)
 	require.NoError(t, err)
 	v, err := l.VerifyUser(ctx, 1)
 	require.NoError(t, err)

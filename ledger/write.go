@@ -129,9 +129,19 @@ func writeTx(ctx context.Context, tx pgx.Tx, ops []*op) ([]opResult, error) {
 	queueClaim(b, keys, claimed)
 	projection.QueueLock(b, ids, &locked)
 	queueChainHeads(b, ids, heads)
-	queueHoldsLock(b, holdsNamed(ops), ids, holds)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
+	}
+	// The holds, only when the batch names one or a locked user holds
+	// some (held > 0: only then can one have expired): changes of users
+	// without holds pay nothing for them.
+	named, holders := holdsNamed(ops), usersHolding(locked)
+	if len(named) > 0 || len(holders) > 0 {
+		b = &pgx.Batch{}
+		queueHoldsLock(b, named, holders, holds)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return nil, err
+		}
 	}
 
 	active := make([]bool, len(ops))
@@ -173,6 +183,17 @@ func holdsNamed(ops []*op) []uuid.UUID {
 	for _, o := range ops {
 		if o.hold != nil && (o.hold.kind == holdCapture || o.hold.kind == holdVoid) {
 			ids = append(ids, o.hold.holdID)
+		}
+	}
+	return ids
+}
+
+// usersHolding lists the locked users with holds (held > 0).
+func usersHolding(locked projection.Locked) []int64 {
+	var ids []int64
+	for id, u := range locked.Users {
+		if u.Held > 0 {
+			ids = append(ids, id)
 		}
 	}
 	return ids

@@ -75,32 +75,39 @@ CREATE INDEX holds_user_idx ON holds (user_id, created_at DESC, id DESC);
 CREATE INDEX holds_pending_idx ON holds (user_id, expires_at) WHERE status = 'pending';
 CREATE INDEX holds_expiry_idx ON holds (expires_at) WHERE status = 'pending';
 
--- users_match_ledger, version 2: also held = the sum of the user's pending
--- holds (one probe of holds_pending_idx).
-CREATE OR REPLACE FUNCTION users_match_ledger() RETURNS trigger
+-- held_matches_holds: at commit, a user's held must equal the sum of its
+-- pending holds. It runs for users rows whose held is or was not 0, and for
+-- every written hold: changes of users without holds pay nothing for it.
+CREATE FUNCTION held_matches_holds() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    u_seq bigint;
-    u_balance bigint;
+    uid bigint := NEW.user_id;
     u_held bigint;
-    e_seq bigint := 0;
-    e_balance bigint := 0;
     h_held bigint;
 BEGIN
-    SELECT seq, balance, held INTO u_seq, u_balance, u_held FROM users WHERE id = NEW.id;
+    SELECT held INTO u_held FROM users WHERE id = uid;
     IF NOT FOUND THEN
         RETURN NULL;
     END IF;
-    SELECT seq, balance_after INTO e_seq, e_balance FROM entries
-    WHERE user_id = NEW.id ORDER BY seq DESC LIMIT 1;
-    IF NOT FOUND THEN
-        e_seq := 0;
-        e_balance := 0;
-    END IF;
-    IF u_seq <> e_seq OR u_balance <> e_balance THEN
-        RAISE EXCEPTION 'user % is projected at seq % and balance % but its ledger ends at seq % and balance %',
-                NEW.id, u_seq, u_balance, e_seq, e_balance
+    SELECT coalesce(sum(amount), 0) INTO h_held FROM holds WHERE user_id = uid AND status = 'pending';
+    IF u_held <> h_held THEN
+        RAISE EXCEPTION 'user % is projected with % held but its pending holds sum to %', uid, u_held, h_held
             USING ERRCODE = 'check_violation', CONSTRAINT = 'users_match_ledger';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- The same check from the users side (the row's id is the user).
+CREATE FUNCTION users_held_matches_holds() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    u_held bigint;
+    h_held bigint;
+BEGIN
+    SELECT held INTO u_held FROM users WHERE id = NEW.id;
+    IF NOT FOUND THEN
+        RETURN NULL;
     END IF;
     SELECT coalesce(sum(amount), 0) INTO h_held FROM holds WHERE user_id = NEW.id AND status = 'pending';
     IF u_held <> h_held THEN
@@ -110,3 +117,13 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+CREATE CONSTRAINT TRIGGER users_held_on_update AFTER UPDATE ON users
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (OLD.held <> 0 OR NEW.held <> 0) EXECUTE FUNCTION users_held_matches_holds();
+CREATE CONSTRAINT TRIGGER users_held_on_insert AFTER INSERT ON users
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (NEW.held <> 0) EXECUTE FUNCTION users_held_matches_holds();
+CREATE CONSTRAINT TRIGGER holds_match_held AFTER INSERT OR UPDATE ON holds
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION held_matches_holds();
