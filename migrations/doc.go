@@ -9,7 +9,7 @@
 // idempotency_keys, audit_checkpoints, holds and hold_changes (package
 // ledger), outbox (package outbox). The database holds the ledger's rules as a second guard: CHECK
 // constraints on amounts and balances, the chain trigger and the
-// append-only triggers on entries and hold_changes, and a deferred trigger
-// that makes every written users row equal its ledger's head (balance, seq)
+// append-only triggers on entries and hold_changes, and deferred triggers
+// that make every written users row equal its ledger's head (balance, seq)
 // and its pending holds (held) at commit.
 package migrations

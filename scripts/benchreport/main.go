@@ -246,8 +246,14 @@ func targets(c config, rs runs) []target {
 			measured: fmt.Sprintf("%.0f vs %.0f req/s: %s", bHot.RPS, pgHot.RPS, ratio(bHot, pgHot)),
 			ok:       bHot.Settings.Concurrency >= 256 && bHot.RPS >= 8*pgHot.RPS,
 		})
+	burst := fmt.Sprintf("%.0f ms", bBurst.Latency["p99"])
+	if tr := rs["trivial-hot"]; tr.found {
+		// The burst opens its 1,000 connections as it goes: the trivial
+		// handler's p99 for the same burst is the ramp-up's share.
+		burst += fmt.Sprintf(" (the trivial handler, same burst: %.0f ms)", tr.Latency["p99"])
+	}
 	add("Seed burst (10,000 × −2 on 10000, 1,000 in flight): p99 < 250 ms", bBurst.found, target{
-		measured: fmt.Sprintf("%.0f ms", bBurst.Latency["p99"]), ok: bBurst.Latency["p99"] < 250,
+		measured: burst, ok: bBurst.Latency["p99"] < 250,
 	})
 	add(fmt.Sprintf("Spread: %s users, a random one per request: ≥ 1.5 × the pgbench spread ceiling over the same users (%d clients)",
 		thousands(c.spreadUsers), c.pgSpreadClients), bSpread.found && pgSpread.found, target{
