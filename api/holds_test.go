@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -192,4 +193,41 @@ func TestHoldRoutes(t *testing.T) {
 	require.Len(t, r.JSON(t)["data"], 1)
 	require.Equal(t, "captured", s.do(t, http.MethodGet, "/api/holds/"+h.ID, nil).hold(t).Status)
 	requireAllVerify(t, s)
+}
+
+// TestHoldEvents: each change of a hold reaches the broker once, typed
+// ledger.hold.<change>, with the hold after the change as data (the same
+// JSON as the API's), the user and hold in the headers, and the capture's
+// withdrawal entry event beside it; placed comes before captured.
+func TestHoldEvents(t *testing.T) {
+	t.Parallel()
+	s := newEventServer(t)
+	require.Equal(t, http.StatusCreated, s.do(t, http.MethodPost, "/api/users", `{"id": 1, "balance": 100}`).Status)
+	h := s.do(t, http.MethodPost, "/api/users/1/holds", `{"amount": 30}`).hold(t)
+	r := s.do(t, http.MethodPost, "/api/holds/"+h.ID+"/capture", `{"amount": 10}`)
+	require.Equal(t, http.StatusOK, r.Status, "%s", r.Body)
+	var captured struct{ Data json.RawMessage }
+	require.NoError(t, json.Unmarshal(r.Body, &captured))
+
+	ds := s.consumer.WaitDistinct(4, time.Minute) // opening, placed, captured, withdrawal
+	var kinds []string
+	for _, d := range ds {
+		kinds = append(kinds, d.RoutingKey)
+		if d.RoutingKey != "ledger.hold.captured" {
+			continue
+		}
+		var ev struct {
+			Type, Subject string
+			Data          json.RawMessage
+		}
+		require.NoError(t, json.Unmarshal(d.Body, &ev))
+		require.Equal(t, "ledger.hold.captured", ev.Type)
+		require.Equal(t, "users/1", ev.Subject)
+		require.JSONEq(t, string(captured.Data), string(ev.Data), "the event's data is the hold as the API answered it")
+		require.Equal(t, int64(1), d.Headers["ledger-user-id"])
+		require.Equal(t, h.ID, d.Headers["ledger-hold-id"])
+	}
+	require.ElementsMatch(t, []string{"ledger.entry.opening", "ledger.hold.placed", "ledger.hold.captured", "ledger.entry.withdrawal"}, kinds)
+	placed, done := slices.Index(kinds, "ledger.hold.placed"), slices.Index(kinds, "ledger.hold.captured")
+	require.Less(t, placed, done, "placed before captured")
 }

@@ -20,8 +20,9 @@ const EventSource = "ledgerd"
 // type t: "ledger.entry.<type>".
 func RoutingKey(t EntryType) string { return "ledger.entry." + string(t) }
 
-// Event is the CloudEvents 1.0 structured-mode envelope of one entry.
-type Event struct {
+// CloudEvent is the CloudEvents 1.0 structured-mode envelope of an event
+// whose data is a T.
+type CloudEvent[T any] struct {
 	SpecVersion     string    `json:"specversion"`
 	ID              uuid.UUID `json:"id"`
 	Source          string    `json:"source"`
@@ -29,7 +30,21 @@ type Event struct {
 	Subject         string    `json:"subject"`
 	Time            string    `json:"time"`
 	DataContentType string    `json:"datacontenttype"`
-	Data            Entry     `json:"data"`
+	Data            T         `json:"data"`
+}
+
+// Event is the envelope of one entry; HoldEvent of one change of a hold,
+// whose data is the hold after the change.
+type (
+	Event     = CloudEvent[Entry]
+	HoldEvent = CloudEvent[Hold]
+)
+
+// newCloudEvent is the envelope of data, of user userID, at t.
+func newCloudEvent[T any](id uuid.UUID, typ string, userID int64, t time.Time, data T) CloudEvent[T] {
+	return CloudEvent[T]{SpecVersion: "1.0", ID: id, Source: EventSource, Type: typ,
+		Subject: "users/" + strconv.FormatInt(userID, 10), Time: t.UTC().Format(time.RFC3339Nano),
+		DataContentType: "application/json", Data: data}
 }
 
 // newEvent returns the outbox message of entry e: a slim one, that names
@@ -53,31 +68,9 @@ func newHoldEvent(c holdChange) (outbox.Message, error) {
 	return outbox.Message{EventID: id, RoutingKey: HoldRoutingKey(c.change), CreatedAt: c.hold.UpdatedAt, SourceID: c.id}, nil
 }
 
-// HoldEvent is the CloudEvents 1.0 envelope of a hold change: data is the
-// hold after the change.
-type HoldEvent struct {
-	SpecVersion     string    `json:"specversion"`
-	ID              uuid.UUID `json:"id"`
-	Source          string    `json:"source"`
-	Type            string    `json:"type"`
-	Subject         string    `json:"subject"`
-	Time            string    `json:"time"`
-	DataContentType string    `json:"datacontenttype"`
-	Data            Hold      `json:"data"`
-}
-
 // NewEvent returns entry e's CloudEvents envelope with the event id id.
 func NewEvent(id uuid.UUID, e Entry) Event {
-	return Event{
-		SpecVersion:     "1.0",
-		ID:              id,
-		Source:          EventSource,
-		Type:            RoutingKey(e.Type),
-		Subject:         "users/" + strconv.FormatInt(e.UserID, 10),
-		Time:            e.CreatedAt.UTC().Format(time.RFC3339Nano),
-		DataContentType: "application/json",
-		Data:            e,
-	}
+	return newCloudEvent(id, RoutingKey(e.Type), e.UserID, e.CreatedAt, e)
 }
 
 // eventHeaders are the AMQP headers of entry e's event.
@@ -131,11 +124,7 @@ func ExpandEvents(ctx context.Context, q outbox.Querier, refs []outbox.SourceRef
 			body, err = json.Marshal(NewEvent(r.EventID, e))
 			headers = eventHeaders(e)
 		} else if c, ok := changes[r.SourceID]; ok {
-			body, err = json.Marshal(HoldEvent{
-				SpecVersion: "1.0", ID: r.EventID, Source: EventSource, Type: HoldRoutingKey(c.change),
-				Subject: "users/" + strconv.FormatInt(c.hold.UserID, 10), Time: c.hold.UpdatedAt.UTC().Format(time.RFC3339Nano),
-				DataContentType: "application/json", Data: c.hold,
-			})
+			body, err = json.Marshal(newCloudEvent(r.EventID, HoldRoutingKey(c.change), c.hold.UserID, c.hold.UpdatedAt, c.hold))
 			headers = map[string]any{"ledger-user-id": c.hold.UserID, "ledger-hold-id": c.hold.ID.String()}
 		} else {
 			return nil, fmt.Errorf("event %s: source %s not found", r.EventID, r.SourceID)

@@ -60,16 +60,8 @@ func runHotSustained(ctx context.Context, e *env) (*result, error) {
 		return nil, err
 	}
 	id := ids[0]
-	path := userPath(id, "/balance")
-	bodies := [2][]byte{amountBody(1_00), amountBody(-1_00)}
-	var accepted, sum atomic.Int64
 	b := e.opts.timeBound()
-	p := e.drive(ctx, b, func(ctx context.Context, w *worker, i int64) {
-		if a, _ := w.send(ctx, http.MethodPut, path, bodies[i%2]); a.Status == http.StatusOK {
-			accepted.Add(1)
-			sum.Add(1_00 - 2_00*(i%2))
-		}
-	})
+	p, accepted, sum := e.alternate(ctx, b, id)
 
 	u, err := e.getUser(ctx, id)
 	if err != nil {
@@ -79,11 +71,11 @@ func runHotSustained(ctx context.Context, e *env) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	wantBalance := startBalance + money.Cents(sum.Load())
+	wantBalance := startBalance + sum
 	return &result{Bound: b, Phase: p, Details: []detail{{"user_id", id}}, Invariants: []invariant{
 		check("final_balance", u.Balance == wantBalance, "balance %s, want %s + accepted %s = %s",
-			u.Balance, startBalance, money.Cents(sum.Load()), wantBalance),
-		check("entries", v.Entries == accepted.Load()+1, "%d entries, want %d accepted + 1 opening", v.Entries, accepted.Load()),
+			u.Balance, startBalance, sum, wantBalance),
+		check("entries", v.Entries == accepted+1, "%d entries, want %d accepted + 1 opening", v.Entries, accepted),
 		verifyCheck(v),
 	}}, nil
 }
@@ -96,26 +88,33 @@ func runHotSustainedOn(ctx context.Context, e *env, id int64) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	b := e.opts.timeBound()
+	p, accepted, sum := e.alternate(ctx, b, id)
+	end, err := e.getBalance(ctx, id, "")
+	if err != nil {
+		return nil, err
+	}
+	wantBalance := start.Balance + sum
+	return &result{Bound: b, Phase: p, Details: []detail{{"user_id", id}, {"prior_entries", start.Seq}}, Invariants: []invariant{
+		check("final_balance", end.Balance == wantBalance, "balance %s, want %s + accepted %s = %s",
+			end.Balance, start.Balance, sum, wantBalance),
+		check("entries", end.Seq == start.Seq+accepted, "seq %d, want %d + %d accepted", end.Seq, start.Seq, accepted),
+	}}, nil
+}
+
+// alternate sends deposits and withdrawals of 1.00 to user id, in turn,
+// within b, and returns the phase, how many were accepted and their sum.
+func (e *env) alternate(ctx context.Context, b bound, id int64) (*phase, int64, money.Cents) {
 	path := userPath(id, "/balance")
 	bodies := [2][]byte{amountBody(1_00), amountBody(-1_00)}
 	var accepted, sum atomic.Int64
-	b := e.opts.timeBound()
 	p := e.drive(ctx, b, func(ctx context.Context, w *worker, i int64) {
 		if a, _ := w.send(ctx, http.MethodPut, path, bodies[i%2]); a.Status == http.StatusOK {
 			accepted.Add(1)
 			sum.Add(1_00 - 2_00*(i%2))
 		}
 	})
-	end, err := e.getBalance(ctx, id, "")
-	if err != nil {
-		return nil, err
-	}
-	wantBalance := start.Balance + money.Cents(sum.Load())
-	return &result{Bound: b, Phase: p, Details: []detail{{"user_id", id}, {"prior_entries", start.Seq}}, Invariants: []invariant{
-		check("final_balance", end.Balance == wantBalance, "balance %s, want %s + accepted %s = %s",
-			end.Balance, start.Balance, money.Cents(sum.Load()), wantBalance),
-		check("entries", end.Seq == start.Seq+accepted.Load(), "seq %d, want %d + %d accepted", end.Seq, start.Seq, accepted.Load()),
-	}}, nil
+	return p, accepted.Load(), money.Cents(sum.Load())
 }
 
 // verifyCheck is the invariant of one user's /verify answer.
