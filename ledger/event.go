@@ -33,12 +33,12 @@ type CloudEvent[T any] struct {
 	Data            T         `json:"data"`
 }
 
-// Event is the envelope of one entry; HoldEvent of one change of a hold,
-// whose data is the hold after the change.
-type (
-	Event     = CloudEvent[Entry]
-	HoldEvent = CloudEvent[Hold]
-)
+// Event is the envelope of one entry.
+type Event = CloudEvent[Entry]
+
+// HoldEvent is the envelope of one change of a hold, whose data is the
+// hold after the change.
+type HoldEvent = CloudEvent[Hold]
 
 // newCloudEvent is the envelope of data, of user userID, at t.
 func newCloudEvent[T any](id uuid.UUID, typ string, userID int64, t time.Time, data T) CloudEvent[T] {
