@@ -52,6 +52,8 @@ var ledgerdMetrics = map[string]string{
 	"ledger_write_batch_size":                        "histogram",
 	"ledger_transaction_retries_total":               "counter",
 	"ledger_write_batch_splits_total":                "counter",
+	"ledger_holds_pending":                           "gauge",
+	"ledger_holds_held_cents":                        "gauge",
 	"ledger_outbox_pending_events":                   "gauge",
 	"ledger_outbox_oldest_pending_age_seconds":       "gauge",
 	"ledger_outbox_events_published_total":           "counter",

@@ -446,6 +446,20 @@ func (l *Ledger) ReleaseExpiredHolds(ctx context.Context, limit int) (int, error
 	return len(users), nil
 }
 
+// PendingHolds returns how many holds are pending (not past their expiry)
+// and their sum, or ErrUnavailable: one scan of the pending holds' index.
+func (l *Ledger) PendingHolds(ctx context.Context) (int64, money.Cents, error) {
+	var n, sum int64
+	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+		return conn.QueryRow(ctx, `SELECT count(*), coalesce(sum(amount), 0)::bigint FROM holds
+WHERE status = 'pending' AND expires_at > now()`).Scan(&n, &sum)
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("count pending holds: %w", err)
+	}
+	return n, money.Cents(sum), nil
+}
+
 // HoldFilter selects a page of a user's holds, newest first.
 type HoldFilter struct {
 	UserID int64

@@ -123,13 +123,17 @@ func TestHoldCapture(t *testing.T) {
 	require.Equal(t, ledger.HoldPending, h.Status)
 	require.WithinDuration(t, time.Now().Add(ledger.DefaultHoldTTL), h.ExpiresAt, time.Minute)
 
+	n, held, err := l.PendingHolds(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), n)
+	require.Equal(t, money.Cents(60_00), held)
 	_, err = l.PostEntry(ctx, ledger.Change{UserID: 1, Amount: -41_00})
 	require.ErrorIs(t, err, ledger.ErrInsufficientFunds, "40.00 available")
 	_, err = l.CaptureHold(ctx, h.ID, 60_01, nil)
 	var verr *ledger.ValidationError
 	require.ErrorAs(t, err, &verr, "more than the hold")
 
-	c, err := l.CaptureHold(ctx, h.ID, 25_00, nil)
+	c, err := l.CaptureHold(ctx, h.ID, 25_00, anyKey[ledger.Hold]("capture-1"))
 	require.NoError(t, err)
 	require.Equal(t, ledger.HoldCaptured, c.Status)
 	require.Equal(t, money.Cents(25_00), c.CapturedAmount)
@@ -139,6 +143,10 @@ func TestHoldCapture(t *testing.T) {
 	require.Equal(t, money.Cents(-25_00), e.Amount)
 	require.Equal(t, uuid.NullUUID{UUID: h.ID, Valid: true}, e.HoldID)
 	require.Equal(t, "card auth", e.Description)
+	require.Equal(t, "capture-1", e.IdempotencyKey, "the entry carries the capture's key")
+	_, err = l.CaptureHold(ctx, h.ID, 25_00, anyKey[ledger.Hold]("capture-1"))
+	var replay *ledger.ReplayError
+	require.ErrorAs(t, err, &replay, "a retried capture is replayed, not refused")
 
 	u, err := l.FindUser(ctx, 1)
 	require.NoError(t, err)

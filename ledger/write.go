@@ -417,8 +417,12 @@ func evaluateOp(st *batchState, o *op) (map[int64]*userState, map[uuid.UUID]*hol
 			// room beyond what the hold kept.
 			s.user.Held -= hs.hold.Amount
 			hs.hold.Status, hs.hold.CapturedAmount, hs.change = HoldCaptured, amount, string(HoldCaptured)
-			legs = []leg{{h.userID, draft{Type: Withdrawal, Amount: -amount, Description: hs.hold.Description,
-				Reference: hs.hold.Reference, HoldID: uuid.NullUUID{UUID: hs.hold.ID, Valid: true}}}}
+			d := draft{Type: Withdrawal, Amount: -amount, Description: hs.hold.Description,
+				Reference: hs.hold.Reference, HoldID: uuid.NullUUID{UUID: hs.hold.ID, Valid: true}}
+			if o.claim != nil { // the entry carries the capture's key, as every entry its request's
+				d.IdempotencyKey = o.claim.key
+			}
+			legs = []leg{{h.userID, d}}
 			captured = hs
 		}
 		if hs != nil {

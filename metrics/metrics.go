@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -203,6 +204,39 @@ func (m *Metrics) RegisterRelay(state func() RelayState) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "outbox", Name: "oldest_pending_age_seconds",
 			Help: "Age of the oldest event not yet confirmed by the broker, 0 when none."},
 			func() float64 { return state().OldestPendingAge }),
+	)
+}
+
+// HoldTotals are the pending holds, read at scrape time.
+type HoldTotals struct {
+	Pending int64
+	// HeldCents is their sum, in cents.
+	HeldCents int64
+}
+
+// RegisterHolds adds the holds gauges, read from totals at scrape time
+// (one query a scrape: both gauges share it).
+func (m *Metrics) RegisterHolds(totals func() HoldTotals) {
+	var (
+		mu   sync.Mutex
+		last HoldTotals
+		at   time.Time
+	)
+	read := func() HoldTotals {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(at) > time.Second {
+			last, at = totals(), time.Now()
+		}
+		return last
+	}
+	m.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "holds", Name: "pending",
+			Help: "Holds pending (not captured, voided or past their expiry)."},
+			func() float64 { return float64(read().Pending) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "holds", Name: "held_cents",
+			Help: "The sum of the pending holds, in cents."},
+			func() float64 { return float64(read().HeldCents) }),
 	)
 }
 

@@ -160,6 +160,8 @@ func TestMetrics(t *testing.T) {
 		"ledger_write_batch_size":                        nil,
 		"ledger_transaction_retries_total":               nil,
 		"ledger_write_batch_splits_total":                nil,
+		"ledger_holds_pending":                           nil,
+		"ledger_holds_held_cents":                        nil,
 		"ledger_outbox_pending_events":                   nil,
 		"ledger_outbox_oldest_pending_age_seconds":       nil,
 		"ledger_outbox_publish_failures_total":           {"kind": "nack"},

@@ -103,6 +103,15 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 	}
 	background.Go(func() { purgeKeys(bgCtx, l, cfg.IdempotencyRetention, logger) })
 	background.Go(func() { sweepHolds(bgCtx, l, logger) })
+	m.RegisterHolds(func() metrics.HoldTotals {
+		ctx, cancel := context.WithTimeout(bgCtx, 2*time.Second)
+		defer cancel()
+		n, held, err := l.PendingHolds(ctx)
+		if err != nil {
+			return metrics.HoldTotals{Pending: -1, HeldCents: -1}
+		}
+		return metrics.HoldTotals{Pending: n, HeldCents: int64(held)}
+	})
 
 	srv := &http.Server{
 		Handler: api.NewServer(api.Deps{
