@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -86,8 +87,11 @@ func Check(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, ops []*Op,
 			r.Indefinite++
 		}
 		want := 1
-		if op.Kind == OpTransfer {
+		switch op.Kind {
+		case OpTransfer:
 			want = 2
+		case OpHold, OpVoid:
+			want = 0 // a hold's placement and void write no entry
 		}
 		got := byKey[op.Key]
 		n := 0
@@ -103,7 +107,8 @@ func Check(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, ops []*Op,
 			}
 		case op.Definite() && n != 0:
 			r.anomaly("op %s (%s) answered %d %s but has %d entries", op.Key, op.Kind, op.Status, op.ErrType, n)
-		case op.Definite() && op.ErrType != "insufficient_funds":
+		case op.Definite() && op.ErrType != "insufficient_funds" &&
+			!((op.Kind == OpCapture || op.Kind == OpVoid) && op.ErrType == "conflict"):
 			r.anomaly("op %s (%s) answered %d %s: not a refusal the workload can cause", op.Key, op.Kind, op.Status, op.ErrType)
 		}
 		if got != nil && op.Kind != OpTransfer {
@@ -129,6 +134,28 @@ func Check(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, ops []*Op,
 	if negative != 0 {
 		r.anomaly("%d balances below zero", negative)
 	}
+	// Holds: no hold captured twice, no capture above its hold, every
+	// capture's entry named by its hold; held equals the pending holds.
+	var twice, above, unnamed, heldWrong int64
+	if err := pool.QueryRow(ctx, `SELECT
+  (SELECT count(*) FROM (SELECT hold_id FROM entries WHERE hold_id IS NOT NULL GROUP BY hold_id HAVING count(*) > 1) x),
+  (SELECT count(*) FROM entries e JOIN holds h ON h.id = e.hold_id WHERE -e.amount > h.amount),
+  (SELECT count(*) FROM entries e LEFT JOIN holds h ON h.id = e.hold_id
+     WHERE e.hold_id IS NOT NULL AND (h.status IS DISTINCT FROM 'captured' OR h.capture_entry_id IS DISTINCT FROM e.id)),
+  (SELECT count(*) FROM users u WHERE u.held <> (SELECT coalesce(sum(amount), 0) FROM holds h
+     WHERE h.user_id = u.id AND h.status = 'pending'))`).Scan(&twice, &above, &unnamed, &heldWrong); err != nil {
+		r.anomaly("check holds: %v", err)
+	}
+	if twice+above+unnamed+heldWrong != 0 {
+		r.anomaly("holds: %d captured twice, %d captures above their hold, %d captures their hold does not name, %d users with a wrong held",
+			twice, above, unnamed, heldWrong)
+	}
+	for _, op := range ops {
+		if op.Kind == OpHold && op.Status == http.StatusCreated && op.HoldID == "" {
+			r.anomaly("op %s placed a hold without an id", op.Key)
+		}
+	}
+
 	// Every user's projection equals its ledger's head, checked here in
 	// SQL of its own, apart from the code under test.
 	var mismatched int64
@@ -162,15 +189,27 @@ WHERE (u.seq, u.balance) IS DISTINCT FROM (coalesce(e.seq, 0), coalesce(e.balanc
 		time.Sleep(200 * time.Millisecond)
 	}
 	var total int64
+	var holdChanges int64
 	_ = pool.QueryRow(ctx, `SELECT count(*) FROM entries`).Scan(&total)
-	ds := consumer.WaitDistinctOrTimeout(int(total), 2*time.Minute)
+	_ = pool.QueryRow(ctx, `SELECT count(*) FROM hold_changes`).Scan(&holdChanges)
+	ds := consumer.WaitDistinctOrTimeout(int(total+holdChanges), 2*time.Minute)
 	unique, dups := outboxtest.Dedup(ds)
 	r.Events, r.Duplicates = len(unique), dups
-	if int64(len(unique)) != total {
-		r.anomaly("%d distinct events delivered for %d entries", len(unique), total)
+	var entryEvents []outboxtest.Delivery
+	holdEvents := 0
+	for _, d := range unique {
+		if strings.HasPrefix(d.RoutingKey, "ledger.hold.") {
+			holdEvents++
+			continue
+		}
+		entryEvents = append(entryEvents, d)
+	}
+	if int64(len(entryEvents)) != total || int64(holdEvents) != holdChanges {
+		r.anomaly("%d distinct entry events delivered for %d entries, %d hold events for %d hold changes",
+			len(entryEvents), total, holdEvents, holdChanges)
 	}
 	last := map[int64]int64{}
-	for _, d := range unique {
+	for _, d := range entryEvents {
 		u, _ := d.Headers["ledger-user-id"].(int64)
 		s, _ := d.Headers["ledger-seq"].(int64)
 		if s != last[u]+1 {

@@ -26,6 +26,9 @@ const (
 	OpWithdrawal OpKind = "withdrawal"
 	OpTransfer   OpKind = "transfer"
 	OpRead       OpKind = "read"
+	OpHold       OpKind = "hold"    // place a hold of Cents on From
+	OpCapture    OpKind = "capture" // capture Cents of HoldID
+	OpVoid       OpKind = "void"    // void HoldID
 )
 
 // Op is one logical operation and everything that happened to it: every
@@ -46,6 +49,15 @@ type Op struct {
 	// Abandoned reports that the client gave up on an attempt (a
 	// cancelled context) before the answer.
 	Abandoned bool
+	// HoldID is the hold a capture or void names, or the one a placement
+	// answered 201 created.
+	HoldID string
+}
+
+// placedHold is a hold the workload placed, for later captures and voids.
+type placedHold struct {
+	id    string
+	cents int64
 }
 
 // Definite reports whether the operation got an answer that decides it.
@@ -67,6 +79,7 @@ type Workload struct {
 	client  *http.Client
 	mu      sync.Mutex
 	ops     []*Op
+	holds   []placedHold
 	sent    atomic.Int64
 	stopped atomic.Bool
 }
@@ -112,16 +125,34 @@ func (w *Workload) newOp(rng *mrand.Rand) *Op {
 	_, _ = rand.Read(b[:])
 	op := &Op{Key: "fault-" + hex.EncodeToString(b[:]), From: 1 + rng.Int64N(w.Users)}
 	switch p := rng.IntN(100); {
-	case p < 30:
+	case p < 27:
 		op.Kind, op.Cents = OpDeposit, 1+rng.Int64N(5_000)
-	case p < 65:
+	case p < 57:
 		op.Kind, op.Cents = OpWithdrawal, 1+rng.Int64N(5_000)
-	case p < 90:
+	case p < 80:
 		op.Kind, op.Cents = OpTransfer, 1+rng.Int64N(5_000)
 		op.To = 1 + rng.Int64N(w.Users-1)
 		if op.To >= op.From {
 			op.To++
 		}
+	case p < 87:
+		op.Kind, op.Cents = OpHold, 1+rng.Int64N(5_000)
+	case p < 93:
+		// Capture or void a hold placed earlier (maybe already ended:
+		// then the answer is 409 conflict, which decides nothing).
+		w.mu.Lock()
+		if len(w.holds) > 0 {
+			h := w.holds[rng.IntN(len(w.holds))]
+			op.HoldID = h.id
+			if p < 90 {
+				op.Kind, op.Cents = OpCapture, 1+rng.Int64N(h.cents)
+			} else {
+				op.Kind = OpVoid
+			}
+		} else {
+			op.Kind = OpRead
+		}
+		w.mu.Unlock()
 	default:
 		op.Kind = OpRead
 	}
@@ -136,6 +167,12 @@ func (w *Workload) request(op *Op) (method, path, body string) {
 		return http.MethodPut, fmt.Sprintf("/api/users/%d/balance", op.From), fmt.Sprintf(`{"amount": "-%d.%02d"}`, op.Cents/100, op.Cents%100)
 	case OpTransfer:
 		return http.MethodPost, "/api/transfers", fmt.Sprintf(`{"fromUserId": %d, "toUserId": %d, "amount": "%d.%02d"}`, op.From, op.To, op.Cents/100, op.Cents%100)
+	case OpHold:
+		return http.MethodPost, fmt.Sprintf("/api/users/%d/holds", op.From), fmt.Sprintf(`{"amount": "%d.%02d"}`, op.Cents/100, op.Cents%100)
+	case OpCapture:
+		return http.MethodPost, "/api/holds/" + op.HoldID + "/capture", fmt.Sprintf(`{"amount": "%d.%02d"}`, op.Cents/100, op.Cents%100)
+	case OpVoid:
+		return http.MethodPost, "/api/holds/" + op.HoldID + "/void", `{}`
 	}
 	return http.MethodGet, fmt.Sprintf("/api/users/%d", op.From), ""
 }
@@ -158,7 +195,7 @@ func (w *Workload) execute(ctx context.Context, rng *mrand.Rand, op *Op) {
 			d := time.Duration(rng.Int64N(int64(20 * time.Millisecond)))
 			time.AfterFunc(d, cancel)
 		}
-		status, errType, replayed, err := w.send(actx, method, target+path, body, op.Key)
+		status, errType, replayed, id, err := w.send(actx, method, target+path, body, op.Key)
 		abandoned := actx.Err() != nil && ctx.Err() == nil
 		cancel()
 		w.sent.Add(1)
@@ -168,20 +205,28 @@ func (w *Workload) execute(ctx context.Context, rng *mrand.Rand, op *Op) {
 		case err != nil, status >= 500, status == http.StatusTooManyRequests:
 		default:
 			op.Status, op.ErrType, op.Replayed = status, errType, replayed
+			if op.Kind == OpHold && status == http.StatusCreated {
+				op.HoldID = id
+				w.mu.Lock()
+				w.holds = append(w.holds, placedHold{id: id, cents: op.Cents})
+				w.mu.Unlock()
+			}
 			return
 		}
 		time.Sleep(time.Duration(20+rng.IntN(80)) * time.Millisecond)
 	}
 }
 
-func (w *Workload) send(ctx context.Context, method, url, body, key string) (int, string, bool, error) {
+// send sends one attempt; it returns the status, the error type of a
+// refusal, whether the answer was replayed, and data.id of a success.
+func (w *Workload) send(ctx context.Context, method, url, body, key string) (int, string, bool, string, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = bytes.NewReader([]byte(body))
 	}
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
-		return 0, "", false, err
+		return 0, "", false, "", err
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -189,18 +234,23 @@ func (w *Workload) send(ctx context.Context, method, url, body, key string) (int
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return 0, "", false, err
+		return 0, "", false, "", err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, "", false, err
+		return 0, "", false, "", err
 	}
 	var env struct {
+		Data struct {
+			ID json.RawMessage `json:"id"`
+		} `json:"data"`
 		Error struct {
 			Type string `json:"type"`
 		} `json:"error"`
 	}
 	_ = json.Unmarshal(b, &env)
-	return resp.StatusCode, env.Error.Type, resp.Header.Get("Idempotent-Replayed") == "true", nil
+	var id string
+	_ = json.Unmarshal(env.Data.ID, &id)
+	return resp.StatusCode, env.Error.Type, resp.Header.Get("Idempotent-Replayed") == "true", id, nil
 }
