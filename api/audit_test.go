@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -125,19 +126,29 @@ func TestAuth(t *testing.T) {
 	entry := string(mustField(t, s.do(t, http.MethodGet, "/api/users/1/transactions", nil, bearer(auditor)...).Body, "data"))
 	var entries []struct{ ID string }
 	require.NoError(t, json.Unmarshal([]byte(entry), &entries))
+	hold := func() string { // a pending hold for each capture and void below
+		return s.do(t, http.MethodPost, "/api/users/1/holds", `{"amount": 1}`, bearer(writer)...).hold(t).ID
+	}
+	captured, voided := hold(), hold()
 
 	routes := []struct {
 		method, path, body string
 		write              bool
+		writerStatus       int // 0: 201 for a POST, else 200
 	}{
-		{http.MethodGet, "/api/users/1", "", false},
-		{http.MethodGet, "/api/users/1/balance", "", false},
-		{http.MethodGet, "/api/users/1/transactions", "", false},
-		{http.MethodGet, "/api/users/1/verify", "", false},
-		{http.MethodGet, "/api/transactions/" + entries[0].ID, "", false},
-		{http.MethodPost, "/api/users", `{}`, true},
-		{http.MethodPut, "/api/users/1/balance", `{"amount": 1}`, true},
-		{http.MethodPost, "/api/transfers", `{"fromUserId": 1, "toUserId": 2, "amount": 1}`, true},
+		{http.MethodGet, "/api/users/1", "", false, 0},
+		{http.MethodGet, "/api/users/1/balance", "", false, 0},
+		{http.MethodGet, "/api/users/1/transactions", "", false, 0},
+		{http.MethodGet, "/api/users/1/verify", "", false, 0},
+		{http.MethodGet, "/api/transactions/" + entries[0].ID, "", false, 0},
+		{http.MethodPost, "/api/users", `{}`, true, 0},
+		{http.MethodPut, "/api/users/1/balance", `{"amount": 1}`, true, 0},
+		{http.MethodPost, "/api/transfers", `{"fromUserId": 1, "toUserId": 2, "amount": 1}`, true, 0},
+		{http.MethodGet, "/api/users/1/holds", "", false, 0},
+		{http.MethodGet, "/api/holds/" + captured, "", false, 0},
+		{http.MethodPost, "/api/users/1/holds", `{"amount": 1}`, true, 0},
+		{http.MethodPost, "/api/holds/" + captured + "/capture", `{}`, true, http.StatusOK},
+		{http.MethodPost, "/api/holds/" + voided + "/void", `{}`, true, http.StatusOK},
 	}
 	for _, rt := range routes {
 		var body any
@@ -153,7 +164,7 @@ func TestAuth(t *testing.T) {
 			{"bad token", bearer("guess"), http.StatusUnauthorized},
 			{"not bearer", []string{"Authorization", "Basic " + writer}, http.StatusUnauthorized},
 			{"auditor", bearer(auditor), map[bool]int{true: http.StatusForbidden, false: http.StatusOK}[rt.write]},
-			{"writer", bearer(writer), map[bool]int{true: map[bool]int{true: http.StatusCreated, false: http.StatusOK}[rt.method == http.MethodPost], false: http.StatusOK}[rt.write]},
+			{"writer", bearer(writer), cmp.Or(rt.writerStatus, map[bool]int{true: map[bool]int{true: http.StatusCreated, false: http.StatusOK}[rt.method == http.MethodPost], false: http.StatusOK}[rt.write])},
 		} {
 			t.Run(fmt.Sprintf("%s %s %s", rt.method, rt.path, c.name), func(t *testing.T) {
 				r := s.do(t, rt.method, rt.path, body, c.headers...)

@@ -7,9 +7,8 @@ import (
 	"github.com/ledgerd/ledgerd/projection"
 )
 
-// Errors returned by Ledger methods. ErrNotFound and ErrUserExists are the
-// projection's own values, so errors.Is works whichever package reported
-// them.
+// Errors returned by Ledger methods. ErrNotFound is the projection's own
+// value, so errors.Is works whichever package reported it.
 var (
 	// ErrNotFound means the user does not exist.
 	ErrNotFound = projection.ErrNotFound
@@ -21,7 +20,7 @@ var (
 	// money.MaxBalance.
 	ErrBalanceLimit = errors.New("balance limit exceeded")
 	// ErrUserExists means a user with the requested id already exists.
-	ErrUserExists = projection.ErrExists
+	ErrUserExists = errors.New("user already exists")
 	// ErrBusy means too many changes of the same user are already waiting
 	// in this process; nothing was written, and a retry after a moment may
 	// succeed.

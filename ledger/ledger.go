@@ -58,8 +58,8 @@ type Observer interface {
 	// WriteTx is called after each write transaction (committed or not)
 	// with its duration and the number of changes it carried.
 	WriteTx(d time.Duration, changes int)
-	// TxRetry is called when a transaction is retried after a
-	// serialization failure or a deadlock.
+	// TxRetry is called when a transaction is retried (a serialization
+	// failure, a deadlock, a user id another process just created).
 	TxRetry()
 	// BatchSplit is called when a batch failed with a database error and
 	// is split in two to isolate the request at fault.

@@ -268,3 +268,37 @@ func TestConcurrentWithdrawals(t *testing.T) {
 		})
 	}
 }
+
+// Two processes creating the same ids at once: for each id exactly one
+// creates it and the other is told it exists (409), never an internal error
+// from the losing insert's unique violation.
+func TestConcurrentCreateAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := newPool(t, 16)
+	a, b := ledger.New(pool, ledger.Options{}), ledger.New(pool, ledger.Options{})
+	const ids = 40
+	errs := make([]error, 2*ids)
+	var wg sync.WaitGroup
+	for i := range 2 * ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := a
+			if i%2 == 1 {
+				l = b
+			}
+			_, errs[i] = l.CreateUser(ctx, ledger.NewUser{ID: int64(i/2 + 1), Balance: 100})
+		}()
+	}
+	wg.Wait()
+	for id := range ids {
+		first, second := errs[2*id], errs[2*id+1]
+		if first != nil {
+			first, second = second, first
+		}
+		require.NoError(t, first, "user %d", id+1)
+		require.ErrorIs(t, second, ledger.ErrUserExists, "user %d", id+1)
+	}
+	require.Equal(t, int64(ids), count(t, pool, `SELECT count(*) FROM entries WHERE type = 'opening'`))
+}

@@ -14,13 +14,13 @@ import (
 )
 
 // maxTxAttempts bounds how often withTx runs a transaction that failed with
-// a serialization failure or a deadlock.
+// a retryable error (see retryable).
 const maxTxAttempts = 3
 
 // withTx runs fn in a transaction on a connection from the pool and commits
 // it. It waits at most AcquireTimeout for a connection and gives the whole
-// transaction at most TxTimeout. A transaction that fails with SQLSTATE
-// 40001 or 40P01 is retried, at most maxTxAttempts times in all. The commit
+// transaction at most TxTimeout. A transaction that fails with a retryable
+// error is retried, at most maxTxAttempts times in all. The commit
 // error is returned wrapped, so a failed commit never looks like success.
 //
 // changes is the number of client changes the transaction carries, for the
@@ -88,10 +88,17 @@ func (l *Ledger) withConnFor(ctx context.Context, timeout time.Duration, fn func
 	return classify(ctx, fn(ctx, conn))
 }
 
-// retryable reports a serialization failure or a deadlock.
+// retryable reports a serialization failure, a deadlock, or a user id
+// taken by a transaction that committed after this one read the id as
+// free (another process creating the same user): run again, the
+// evaluation sees the user and decides ErrUserExists.
 func retryable(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == "40001" || pgErr.Code == "40P01" ||
+		pgErr.Code == "23505" && pgErr.ConstraintName == "users_pkey"
 }
 
 // classify marks errors that mean the database is out of reach, overloaded

@@ -70,7 +70,7 @@ func New() *Metrics {
 	m.batchSize = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: namespace, Name: "write_batch_size",
 		Help: "Requests applied in one write transaction (group commit).", Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512}})
 	m.txRetries = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "transaction_retries_total",
-		Help: "Write transactions retried after a serialization failure or a deadlock."})
+		Help: "Write transactions retried after a serialization failure, a deadlock, or a user id taken by another process."})
 	m.batchSplits = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "write_batch_splits_total",
 		Help: "Group-commit batches that failed with a database error and were split in two to isolate the request at fault."})
 

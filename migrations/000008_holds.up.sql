@@ -78,13 +78,19 @@ CREATE INDEX holds_expiry_idx ON holds (expires_at) WHERE status = 'pending';
 -- held_matches_holds: at commit, a user's held must equal the sum of its
 -- pending holds. It runs for users rows whose held is or was not 0, and for
 -- every written hold: changes of users without holds pay nothing for it.
+-- On users the row's id is the user; on holds, its user_id.
 CREATE FUNCTION held_matches_holds() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    uid bigint := NEW.user_id;
+    uid bigint;
     u_held bigint;
     h_held bigint;
 BEGIN
+    IF TG_TABLE_NAME = 'users' THEN
+        uid := NEW.id;
+    ELSE
+        uid := NEW.user_id;
+    END IF;
     SELECT held INTO u_held FROM users WHERE id = uid;
     IF NOT FOUND THEN
         RETURN NULL;
@@ -98,32 +104,12 @@ BEGIN
 END
 $$;
 
--- The same check from the users side (the row's id is the user).
-CREATE FUNCTION users_held_matches_holds() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    u_held bigint;
-    h_held bigint;
-BEGIN
-    SELECT held INTO u_held FROM users WHERE id = NEW.id;
-    IF NOT FOUND THEN
-        RETURN NULL;
-    END IF;
-    SELECT coalesce(sum(amount), 0) INTO h_held FROM holds WHERE user_id = NEW.id AND status = 'pending';
-    IF u_held <> h_held THEN
-        RAISE EXCEPTION 'user % is projected with % held but its pending holds sum to %', NEW.id, u_held, h_held
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'users_match_ledger';
-    END IF;
-    RETURN NULL;
-END
-$$;
-
 CREATE CONSTRAINT TRIGGER users_held_on_update AFTER UPDATE ON users
     DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW WHEN (OLD.held <> 0 OR NEW.held <> 0) EXECUTE FUNCTION users_held_matches_holds();
+    FOR EACH ROW WHEN (OLD.held <> 0 OR NEW.held <> 0) EXECUTE FUNCTION held_matches_holds();
 CREATE CONSTRAINT TRIGGER users_held_on_insert AFTER INSERT ON users
     DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW WHEN (NEW.held <> 0) EXECUTE FUNCTION users_held_matches_holds();
+    FOR EACH ROW WHEN (NEW.held <> 0) EXECUTE FUNCTION held_matches_holds();
 CREATE CONSTRAINT TRIGGER holds_match_held AFTER INSERT OR UPDATE ON holds
     DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW EXECUTE FUNCTION held_matches_holds();

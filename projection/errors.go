@@ -6,6 +6,4 @@ import "errors"
 var (
 	// ErrNotFound means no user has the given id.
 	ErrNotFound = errors.New("user not found")
-	// ErrExists means a user with the given id already exists.
-	ErrExists = errors.New("user already exists")
 )

@@ -158,7 +158,8 @@ const usersInsert = `INSERT INTO users (id, balance, held, seq, created_at, upda
 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[], $6::timestamptz[])`
 
 // QueueInsert queues onto b the creation of users, each with its final
-// balance, seq and times. The batch reports ErrExists when an id is taken.
+// balance, seq and times. A taken id fails the batch with a unique
+// violation of users_pkey.
 func QueueInsert(b *pgx.Batch, users []User) {
 	if len(users) == 0 {
 		return
@@ -227,16 +228,6 @@ type Change struct {
 	OldHeld, NewHeld       money.Cents
 }
 
-// translate turns constraint violations of the users table into package
-// errors, by constraint name.
-func translate(err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.ConstraintName == "users_pkey" {
-		return ErrExists
-	}
-	return err
-}
-
 // LockForRebuildTx blocks every write to the users table until tx ends;
 // reads go on.
 func LockForRebuildTx(ctx context.Context, tx pgx.Tx) error {
@@ -278,7 +269,7 @@ func ReplaceTx(ctx context.Context, tx pgx.Tx, heads []Head) ([]Change, error) {
 	}
 	changes, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Change])
 	if err != nil {
-		return nil, fmt.Errorf("rebuild users: %w", translate(err))
+		return nil, fmt.Errorf("rebuild users: %w", err)
 	}
 	slices.SortFunc(changes, func(a, b Change) int { return cmp.Compare(a.UserID, b.UserID) })
 	return changes, nil
