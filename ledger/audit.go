@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ledgerd/ledgerd/money"
@@ -31,8 +32,7 @@ const userEntries = `SELECT u.id, u.balance, u.seq, u.held, coalesce(h.pending, 
     e.balance_after, e.transfer_id, e.description, e.reference, e.idempotency_key, e.created_at,
     e.prev_hash, e.hash, e.transaction_id, e.hold_id, e.reversal_of, e.canonical_version
 FROM users u
-LEFT JOIN (SELECT user_id, sum(amount)::bigint AS pending FROM holds WHERE status = 'pending' GROUP BY user_id) h
-    ON h.user_id = u.id
+LEFT JOIN (` + recordedPending + ` GROUP BY p.user_id) h ON h.user_id = u.id
 LEFT JOIN entries e ON e.user_id = u.id
 ORDER BY u.id, e.seq`
 
@@ -124,14 +124,31 @@ FROM (SELECT DISTINCT ON (user_id) user_id, balance_after, seq, created_at
 LEFT JOIN (SELECT user_id, sum(amount)::bigint AS held FROM holds WHERE status = 'pending' GROUP BY user_id) h
     ON h.user_id = e.user_id`
 
-// RebuildProjection recomputes every user's balance, seq and updated_at
-// from the entries alone, in one transaction that blocks writes meanwhile,
-// and returns the rows it had to change (none when the projection was
+// Rebuilt is what RebuildProjection had to correct: users rows, and the
+// holds that disagreed with their record (changed, or deleted when no
+// change records them).
+type Rebuilt struct {
+	Users []ProjectionChange
+	Holds []uuid.UUID
+}
+
+// RebuildProjection recomputes the holds from their recorded changes, then
+// every user's balance, seq and updated_at from the entries and its held
+// from the pending holds, in one transaction that blocks writes meanwhile,
+// and returns what it had to change (nothing when the projections were
 // right).
-func (l *Ledger) RebuildProjection(ctx context.Context) ([]ProjectionChange, error) {
-	var changes []ProjectionChange
+func (l *Ledger) RebuildProjection(ctx context.Context) (Rebuilt, error) {
+	var r Rebuilt
 	err := l.withTx(ctx, 0, func(ctx context.Context, tx pgx.Tx) error {
+		// Writers lock users rows before holds, so the same order here.
 		if err := projection.LockForRebuildTx(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `LOCK TABLE holds IN EXCLUSIVE MODE`); err != nil {
+			return fmt.Errorf("lock holds: %w", err)
+		}
+		var err error
+		if r.Holds, err = rebuildHoldsTx(ctx, tx); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, entryHeads)
@@ -142,11 +159,11 @@ func (l *Ledger) RebuildProjection(ctx context.Context) ([]ProjectionChange, err
 		if err != nil {
 			return fmt.Errorf("read entry heads: %w", err)
 		}
-		changes, err = projection.ReplaceTx(ctx, tx, heads)
+		r.Users, err = projection.ReplaceTx(ctx, tx, heads)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("rebuild projection: %w", err)
+		return Rebuilt{}, fmt.Errorf("rebuild projection: %w", err)
 	}
-	return changes, nil
+	return r, nil
 }

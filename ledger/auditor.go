@@ -245,7 +245,8 @@ const auditChanged = `SELECT DISTINCT user_id FROM entries WHERE id >= $1 LIMIT 
 
 // auditMismatched compares, for a page of users in id order, the projected
 // seq and balance with the user's last entry (one probe of
-// entries_user_seq_key each) and held with the sum of its pending holds,
+// entries_user_seq_key each) and held with the sum of its pending holds
+// by their record (hold_changes_user_idx),
 // and lists the users where they differ, ahead or behind, and the last id
 // compared.
 const auditMismatched = `SELECT u.id, (u.seq, u.balance, u.held) IS DISTINCT FROM (coalesce(e.seq, 0), coalesce(e.balance_after, 0), h.pending)
@@ -253,7 +254,8 @@ FROM users u
 LEFT JOIN LATERAL (
     SELECT seq, balance_after FROM entries WHERE user_id = u.id ORDER BY seq DESC LIMIT 1) e ON true
 CROSS JOIN LATERAL (
-    SELECT coalesce(sum(amount), 0) AS pending FROM holds WHERE user_id = u.id AND status = 'pending') h
+    SELECT coalesce(sum(pending), 0) AS pending FROM (` + recordedPending + `
+        AND p.user_id = u.id GROUP BY p.user_id) r) h
 WHERE u.id > $1
 ORDER BY u.id
 LIMIT $2`

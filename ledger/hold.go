@@ -195,6 +195,47 @@ FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::bi
     AS c(id, hold_id, user_id, change, status, amount, captured, expires_at, created_at, at, description, reference, entry, seq)`
 )
 
+// holdsRebuild makes every hold what its last recorded change says (the
+// end when there is one, else the placement), deletes holds no change
+// records, and returns the ids of the holds it changed, in order. Take
+// the table locks of RebuildProjection first.
+const holdsRebuild = `WITH last AS (
+    SELECT DISTINCT ON (hold_id) hold_id, user_id, status, amount, captured_amount, expires_at,
+        created_at, at, description, reference, capture_entry_id, capture_seq
+    FROM hold_changes ORDER BY hold_id, change = 'placed'
+), gone AS (
+    DELETE FROM holds h WHERE NOT EXISTS (SELECT 1 FROM hold_changes c WHERE c.hold_id = h.id)
+    RETURNING h.id
+), fixed AS (
+    INSERT INTO holds AS h (id, user_id, status, amount, captured_amount, expires_at, created_at, updated_at,
+        description, reference, capture_entry_id, capture_seq)
+    SELECT * FROM last
+    ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, status = excluded.status, amount = excluded.amount,
+        captured_amount = excluded.captured_amount, expires_at = excluded.expires_at, created_at = excluded.created_at,
+        updated_at = excluded.updated_at, description = excluded.description, reference = excluded.reference,
+        capture_entry_id = excluded.capture_entry_id, capture_seq = excluded.capture_seq
+    WHERE (h.user_id, h.status, h.amount, h.captured_amount, h.expires_at, h.created_at, h.updated_at,
+           h.description, h.reference, h.capture_entry_id, h.capture_seq)
+        IS DISTINCT FROM (excluded.user_id, excluded.status, excluded.amount, excluded.captured_amount,
+           excluded.expires_at, excluded.created_at, excluded.updated_at, excluded.description,
+           excluded.reference, excluded.capture_entry_id, excluded.capture_seq)
+    RETURNING h.id
+)
+SELECT id FROM gone UNION ALL SELECT id FROM fixed ORDER BY id`
+
+// rebuildHoldsTx runs holdsRebuild in tx.
+func rebuildHoldsTx(ctx context.Context, tx pgx.Tx) ([]uuid.UUID, error) {
+	rows, err := tx.Query(ctx, holdsRebuild)
+	if err != nil {
+		return nil, fmt.Errorf("rebuild holds: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("rebuild holds: %w", err)
+	}
+	return ids, nil
+}
+
 // holdChange is one recorded change: the hold after it.
 type holdChange struct {
 	id     uuid.UUID

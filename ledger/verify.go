@@ -29,17 +29,26 @@ type Verification struct {
 	// (or when only the projection disagrees).
 	FirstBadSeq int64
 	// ProjectedHeld is the user's held amount in the projection;
-	// PendingHolds the sum of its pending holds, which it must equal.
+	// PendingHolds the sum of its pending holds as their record
+	// (hold_changes) says, which it must equal.
 	ProjectedHeld, PendingHolds money.Cents
 }
 
-const pendingHolds = `SELECT coalesce(sum(amount), 0)::bigint FROM holds WHERE user_id = $1 AND status = 'pending'`
+// recordedPending sums, per user, the holds whose record is a placement
+// and no end: the pending holds by hold_changes, not by its projection.
+const recordedPending = `SELECT p.user_id, sum(p.amount)::bigint AS pending FROM hold_changes p
+WHERE p.change = 'placed' AND NOT EXISTS (
+    SELECT 1 FROM hold_changes e WHERE e.hold_id = p.hold_id AND e.change <> 'placed')`
+
+const pendingHolds = `SELECT coalesce(sum(pending), 0)::bigint FROM (` + recordedPending + `
+    AND p.user_id = $1 GROUP BY p.user_id) r`
 
 const entryStream = `SELECT ` + entryColumns + ` FROM entries WHERE user_id = $1 ORDER BY seq`
 
 // VerifyUser recomputes user id's ledger from its entries: seq runs 1..n
 // with no gap, every balance_after is the running sum, the hash chain is
-// intact, and the projection's balance and seq equal the ledger's. It reads
+// intact, the projection's balance and seq equal the ledger's, and its
+// held equals the holds the record (hold_changes) leaves pending. It reads
 // in one repeatable-read snapshot, streaming the entries (memory does not
 // grow with the history), within VerifyTimeout. It returns ErrNotFound or
 // ErrUnavailable; a failed check is not an error but Verification.OK ==

@@ -36,6 +36,8 @@ CREATE TABLE hold_changes (
 );
 CREATE UNIQUE INDEX hold_changes_placed_once ON hold_changes (hold_id) WHERE change = 'placed';
 CREATE UNIQUE INDEX hold_changes_ends_once ON hold_changes (hold_id) WHERE change <> 'placed';
+-- A user's placements, for verify's sum of its recorded pending holds.
+CREATE INDEX hold_changes_user_idx ON hold_changes (user_id) WHERE change = 'placed';
 
 CREATE FUNCTION hold_changes_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$

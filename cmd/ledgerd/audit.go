@@ -80,11 +80,14 @@ func runProjection(ctx context.Context, args []string, lookupEnv func(string) (s
 	defer pool.Close()
 	// A rebuild reads the whole ledger: it gets far more time than a request.
 	l := ledger.New(pool, ledger.Options{TxTimeout: time.Hour})
-	changes, err := l.RebuildProjection(ctx)
+	r, err := l.RebuildProjection(ctx)
 	if err != nil {
 		return err
 	}
-	for _, c := range changes {
+	for _, id := range r.Holds {
+		fmt.Fprintf(stdout, "hold %s: set from its recorded changes\n", id)
+	}
+	for _, c := range r.Users {
 		fmt.Fprintf(stdout, "user %d: balance %s -> %s, seq %d -> %d",
 			c.UserID, money.Format(c.OldBalance), money.Format(c.NewBalance), c.OldSeq, c.NewSeq)
 		if c.OldHeld != c.NewHeld {
@@ -92,7 +95,7 @@ func runProjection(ctx context.Context, args []string, lookupEnv func(string) (s
 		}
 		fmt.Fprintln(stdout)
 	}
-	fmt.Fprintf(stdout, "projection rebuilt from the entries: %d users changed\n", len(changes))
+	fmt.Fprintf(stdout, "projection rebuilt from the entries and the hold changes: %d users changed, %d holds changed\n", len(r.Users), len(r.Holds))
 	return nil
 }
 

@@ -197,7 +197,7 @@ ALTER TABLE users ENABLE TRIGGER users_match_ledger`)
 	out.Reset()
 	require.NoError(t, run(ctx, []string{"ledgerd", "projection", "rebuild"}, e, &out, io.Discard))
 	require.Contains(t, out.String(), "user 3: balance 0.01 -> 2.50, seq 2 -> 2")
-	require.Contains(t, out.String(), "1 users changed")
+	require.Contains(t, out.String(), "1 users changed, 0 holds changed")
 }
 
 func TestTokenCommand(t *testing.T) {
