@@ -112,11 +112,11 @@ func jsonKind(goKind string) string {
 // holding one, exact, with the contract's rules.
 func parseAmount(field string, raw jsontext.Value) (money.Cents, error) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return 0, badRequest("%s is required", field)
+		return 0, badParam(field, "%s is required", field)
 	}
 	c, err := money.ParseJSON(raw)
 	if err != nil {
-		return 0, badRequest("%s", money.Describe(field, err))
+		return 0, badParam(field, "%s", money.Describe(field, err))
 	}
 	return c, nil
 }

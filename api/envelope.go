@@ -17,6 +17,7 @@ type errorBody struct {
 	Message string `json:"message"`
 	Code    int    `json:"code"`
 	Type    string `json:"type"`
+	Param   string `json:"param,omitempty"`
 }
 
 type pagination struct {

@@ -32,12 +32,22 @@ type Error struct {
 	Status  int
 	Type    string
 	Message string
+	// Param names the request field at fault, when one is: a body field
+	// (amount, changes[2]), a query parameter or a path parameter.
+	Param string
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Type, e.Message) }
 
 func badRequest(format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Type: typeValidation, Message: fmt.Sprintf(format, args...)}
+}
+
+// badParam is badRequest naming the field at fault.
+func badParam(param, format string, args ...any) *Error {
+	e := badRequest(format, args...)
+	e.Param = param
+	return e
 }
 
 // errorMapping is the one table from domain errors to the contract's
@@ -56,21 +66,35 @@ var errorMapping = []struct {
 	{ledger.ErrNotFound, http.StatusNotFound, typeNotFound, "User not found", "not_found"},
 	{ledger.ErrEntryNotFound, http.StatusNotFound, typeNotFound, "Transaction not found", ""},
 	{ledger.ErrHoldNotFound, http.StatusNotFound, typeNotFound, "Hold not found", ""},
+	{ledger.ErrTransactionNotFound, http.StatusNotFound, typeNotFound, "Transaction not found", "not_found"},
+	{ledger.ErrAlreadyReversed, http.StatusConflict, typeConflict, "This transaction was already reversed; a transaction is reversed at most once", "already_reversed"},
 	{ledger.ErrUserExists, http.StatusConflict, typeConflict, "A user with this id already exists", ""},
 	{ledger.ErrIdempotencyConflict, http.StatusConflict, typeIdempotency, "This Idempotency-Key was already used with a different request", "idempotency_conflict"},
 	{ledger.ErrBusy, http.StatusTooManyRequests, typeRateLimited, "Too many changes are waiting for this user; retry shortly", "busy"},
 	{ledger.ErrUnavailable, http.StatusServiceUnavailable, typeUnavailable, "The service is temporarily unavailable; retry later", ""},
 }
 
-// toError decides the HTTP answer for err.
+// toError decides the HTTP answer for err. The refusal of a batch's change
+// names the change (changes[i]) as the param.
 func toError(err error) *Error {
+	e := decideError(err)
+	var cerr *ledger.ChangeError
+	if errors.As(err, &cerr) && e.Status < 500 {
+		c := *e
+		c.Param = fmt.Sprintf("changes[%d]", cerr.Index)
+		return &c
+	}
+	return e
+}
+
+func decideError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
 	var verr *ledger.ValidationError
 	if errors.As(err, &verr) {
-		return badRequest("%s", verr.Message)
+		return badParam(verr.Field, "%s", verr.Message)
 	}
 	var herr *ledger.HoldStateError
 	if errors.As(err, &herr) {

@@ -80,7 +80,7 @@ func (s *eventServer) requireEventsMatchLedger(t *testing.T, userID int64, entri
 		if !page.HasMore {
 			break
 		}
-		filter.BeforeSeq = page.Entries[len(page.Entries)-1].Seq
+		filter.CursorSeq = page.Entries[len(page.Entries)-1].Seq
 	}
 	require.Len(t, want, entries)
 

@@ -18,7 +18,7 @@ func queryParams(r *http.Request) (url.Values, error) {
 	}
 	for name, vs := range q {
 		if len(vs) > 1 {
-			return nil, badRequest("the query parameter %q is given more than once", truncate(name, 40))
+			return nil, badParam(truncate(name, 40), "the query parameter %q is given more than once", truncate(name, 40))
 		}
 	}
 	return q, nil
@@ -50,5 +50,5 @@ func parseInstantValue(name, s string) (time.Time, error) {
 			return t, nil
 		}
 	}
-	return time.Time{}, badRequest("%s must be an RFC 3339 instant such as 2025-04-01T12:00:00Z", name)
+	return time.Time{}, badParam(name, "%s must be an RFC 3339 instant such as 2025-04-01T12:00:00Z", name)
 }

@@ -21,7 +21,7 @@ func renderData(status int, data any, message string) ledger.Answer {
 // renderError renders the error envelope of err (see toError).
 func renderError(err error) ledger.Answer {
 	e := toError(err)
-	return renderJSON(e.Status, envelope{Success: false, Error: &errorBody{Message: e.Message, Code: e.Status, Type: e.Type}})
+	return renderJSON(e.Status, envelope{Success: false, Error: &errorBody{Message: e.Message, Code: e.Status, Type: e.Type, Param: e.Param}})
 }
 
 func renderJSON(status int, v any) ledger.Answer {

@@ -47,6 +47,8 @@ func addRoutes(d Deps) http.Handler {
 		r.Get("/users/{id}/verify", handleVerifyUser(d.Ledger))
 		r.Get("/transactions/{entryId}", handleGetTransaction(d.Ledger))
 		r.With(countRejections(d.Observer)).Post("/transfers", handleCreateTransfer(d.Ledger))
+		r.With(countRejections(d.Observer)).Post("/batches", handleCreateBatch(d.Ledger))
+		r.With(countRejections(d.Observer)).Post("/reversals", handleCreateReversal(d.Ledger))
 		r.With(countRejections(d.Observer)).Post("/users/{id}/holds", handlePlaceHold(d.Ledger))
 		r.Get("/users/{id}/holds", handleListHolds(d.Ledger))
 		r.Get("/holds/{holdId}", handleGetHold(d.Ledger))

@@ -92,7 +92,7 @@ func scenario(t *testing.T, name string, cancelRate float64, fault func(e *env))
 			}
 		})
 	}
-	e.workload = &Workload{Targets: e.alive, Users: users, Clients: 16, CancelRate: cancelRate}
+	e.workload = &Workload{Targets: e.alive, Users: users, Clients: 16, CancelRate: cancelRate, Opening: openingCents}
 
 	start := time.Now()
 	done := make(chan []*Op, 1)
@@ -115,8 +115,9 @@ func scenario(t *testing.T, name string, cancelRate float64, fault func(e *env))
 	loadTime := time.Since(start)
 
 	r := Check(ctx, pool, l, ops, users*openingCents, e.consumer)
-	t.Logf("%s: %d ops (%d definite, %d without a definite answer), %d attempts, %d entries, %d events (%d duplicates), in %s; anomalies: %d",
-		name, r.Ops, r.Definite, r.Indefinite, r.Attempts, r.Entries, r.Events, r.Duplicates, loadTime.Round(time.Second), len(r.Anomalies))
+	t.Logf("%s: %d ops (%d definite, %d without a definite answer), %d attempts, %d entries, %d events (%d duplicates), in %s; batches: %s; reversals: %s; anomalies: %d",
+		name, r.Ops, r.Definite, r.Indefinite, r.Attempts, r.Entries, r.Events, r.Duplicates, loadTime.Round(time.Second),
+		r.Kind(OpBatch), r.Kind(OpReversal), len(r.Anomalies))
 	for _, a := range r.Anomalies {
 		t.Error(a)
 	}
@@ -130,9 +131,12 @@ func record(t *testing.T, name string, r Report, d time.Duration) {
 	if b, err := os.ReadFile(path); err == nil {
 		_ = json.Unmarshal(b, &results)
 	}
+	batches, reversals := r.Kind(OpBatch), r.Kind(OpReversal)
 	results[name] = map[string]any{
 		"ops": r.Ops, "definite": r.Definite, "indefinite": r.Indefinite, "attempts": r.Attempts,
 		"entries": r.Entries, "events": r.Events, "duplicate_deliveries": r.Duplicates,
+		"batches":   map[string]any{"committed": batches.Committed, "refused": batches.Refused, "undecided": batches.Undecided},
+		"reversals": map[string]any{"committed": reversals.Committed, "refused": reversals.Refused, "undecided": reversals.Undecided},
 		"anomalies": len(r.Anomalies), "seconds": d.Seconds(), "at": time.Now().UTC().Format(time.RFC3339),
 	}
 	b, _ := json.MarshalIndent(results, "", "  ")

@@ -12,6 +12,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,10 +27,19 @@ const (
 	OpWithdrawal OpKind = "withdrawal"
 	OpTransfer   OpKind = "transfer"
 	OpRead       OpKind = "read"
-	OpHold       OpKind = "hold"    // place a hold of Cents on From
-	OpCapture    OpKind = "capture" // capture Cents of HoldID
-	OpVoid       OpKind = "void"    // void HoldID
+	OpHold       OpKind = "hold"     // place a hold of Cents on From
+	OpCapture    OpKind = "capture"  // capture Cents of HoldID
+	OpVoid       OpKind = "void"     // void HoldID
+	OpBatch      OpKind = "batch"    // apply Changes all or nothing
+	OpReversal   OpKind = "reversal" // reverse the transaction Reverses
 )
+
+// Change is one change of a batch: Cents (signed, never 0) to User's
+// balance.
+type Change struct {
+	User  int64
+	Cents int64
+}
 
 // Op is one logical operation and everything that happened to it: every
 // attempt was the same request with the same Idempotency-Key.
@@ -52,6 +62,14 @@ type Op struct {
 	// HoldID is the hold a capture or void names, or the one a placement
 	// answered 201 created.
 	HoldID string
+	// Changes are a batch's changes, each of a different user.
+	Changes []Change
+	// Reverses is the transaction a reversal names: the id a transfer or a
+	// batch was answered 201 with.
+	Reverses string
+	// TxID is data.id of a 201 answer to a transfer, a batch or a
+	// reversal: the transaction id of its entries.
+	TxID string
 }
 
 // placedHold is a hold the workload placed, for later captures and voids.
@@ -64,9 +82,10 @@ type placedHold struct {
 func (o *Op) Definite() bool { return o.Status != 0 }
 
 // Workload drives ledgerd processes with a mixed load of deposits,
-// withdrawals, transfers and reads over Users users, retrying each write
-// with its idempotency key until it gets a definitive answer (or MaxAttempts
-// run out), spreading attempts over the targets that answer.
+// withdrawals, transfers, holds and their captures and voids, batches,
+// reversals and reads over Users users, retrying each write with its
+// idempotency key until it gets a definitive answer (or MaxAttempts run
+// out), spreading attempts over the targets that answer.
 type Workload struct {
 	Targets     func() []string // base URLs of the live processes
 	Users       int64
@@ -75,11 +94,18 @@ type Workload struct {
 	// CancelRate is the chance that an attempt is abandoned at a random
 	// point (the client's context is cancelled).
 	CancelRate float64
+	// Opening is a user's opening balance in cents. One batch in three
+	// moves between Opening/2 and 2×Opening from one user to the others,
+	// so that some batches (and reversals of them) are refused for
+	// insufficient funds; with Opening 0 every batch is small.
+	Opening int64
 
 	client  *http.Client
 	mu      sync.Mutex
 	ops     []*Op
 	holds   []placedHold
+	txs     []string // transactions answered 201, for reversals
+	targets []string // transactions reversals named, to name again
 	sent    atomic.Int64
 	stopped atomic.Bool
 }
@@ -125,10 +151,29 @@ func (w *Workload) newOp(rng *mrand.Rand) *Op {
 	_, _ = rand.Read(b[:])
 	op := &Op{Key: "fault-" + hex.EncodeToString(b[:]), From: 1 + rng.Int64N(w.Users)}
 	switch p := rng.IntN(100); {
-	case p < 27:
+	case p < 21:
 		op.Kind, op.Cents = OpDeposit, 1+rng.Int64N(5_000)
-	case p < 57:
+	case p < 44:
 		op.Kind, op.Cents = OpWithdrawal, 1+rng.Int64N(5_000)
+	case p < 52:
+		op.Kind, op.Changes = OpBatch, w.newChanges(rng)
+	case p < 57:
+		// Reverse a transfer or batch answered 201 (maybe reversed
+		// already: then the answer is 409 conflict, which decides
+		// nothing). One in four names a transaction a reversal named
+		// recently, so that reversals of one transaction meet.
+		w.mu.Lock()
+		switch {
+		case len(w.targets) > 0 && rng.IntN(4) == 0:
+			recent := w.targets[max(0, len(w.targets)-4):]
+			op.Kind, op.Reverses = OpReversal, recent[rng.IntN(len(recent))]
+		case len(w.txs) > 0:
+			op.Kind, op.Reverses = OpReversal, w.txs[rng.IntN(len(w.txs))]
+			w.targets = append(w.targets, op.Reverses)
+		default:
+			op.Kind = OpRead
+		}
+		w.mu.Unlock()
 	case p < 80:
 		op.Kind, op.Cents = OpTransfer, 1+rng.Int64N(5_000)
 		op.To = 1 + rng.Int64N(w.Users-1)
@@ -159,6 +204,64 @@ func (w *Workload) newOp(rng *mrand.Rand) *Op {
 	return op
 }
 
+// newChanges draws a batch of 2 to 4 distinct users: independent small
+// changes (the batch moves money in or out), small changes that sum to 0,
+// or one large debit spread over the others.
+func (w *Workload) newChanges(rng *mrand.Rand) []Change {
+	users := rng.Perm(int(w.Users))[:min(2+rng.IntN(3), int(w.Users))]
+	cs := make([]Change, len(users))
+	for i, u := range users {
+		cs[i].User = int64(u) + 1
+	}
+	small := func() int64 {
+		c := 1 + rng.Int64N(5_000)
+		if rng.IntN(2) == 0 {
+			return -c
+		}
+		return c
+	}
+	switch shape := rng.IntN(3); {
+	case shape == 0:
+		for i := range cs {
+			cs[i].Cents = small()
+		}
+	case shape == 1 || w.Opening < 2:
+		var sum int64
+		for i := range cs[:len(cs)-1] {
+			cs[i].Cents = small()
+			sum += cs[i].Cents
+		}
+		if sum == 0 { // the last change may not be 0: grow the first
+			if cs[0].Cents > 0 {
+				cs[0].Cents++
+				sum++
+			} else {
+				cs[0].Cents--
+				sum--
+			}
+		}
+		cs[len(cs)-1].Cents = -sum
+	default:
+		big := w.Opening/2 + rng.Int64N(w.Opening*3/2)
+		cs[0].Cents = -big
+		credits := int64(len(cs) - 1)
+		for i := range cs[1:] {
+			cs[1+i].Cents = big / credits
+		}
+		cs[len(cs)-1].Cents += big % credits
+	}
+	return cs
+}
+
+// amount formats signed cents as the API's decimal string.
+func amount(cents int64) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
+}
+
 func (w *Workload) request(op *Op) (method, path, body string) {
 	switch op.Kind {
 	case OpDeposit:
@@ -173,6 +276,14 @@ func (w *Workload) request(op *Op) (method, path, body string) {
 		return http.MethodPost, "/api/holds/" + op.HoldID + "/capture", fmt.Sprintf(`{"amount": "%d.%02d"}`, op.Cents/100, op.Cents%100)
 	case OpVoid:
 		return http.MethodPost, "/api/holds/" + op.HoldID + "/void", `{}`
+	case OpBatch:
+		changes := make([]string, len(op.Changes))
+		for i, c := range op.Changes {
+			changes[i] = fmt.Sprintf(`{"userId": %d, "amount": "%s"}`, c.User, amount(c.Cents))
+		}
+		return http.MethodPost, "/api/batches", `{"changes": [` + strings.Join(changes, ", ") + `]}`
+	case OpReversal:
+		return http.MethodPost, "/api/reversals", fmt.Sprintf(`{"transactionId": %q}`, op.Reverses)
 	}
 	return http.MethodGet, fmt.Sprintf("/api/users/%d", op.From), ""
 }
@@ -205,15 +316,29 @@ func (w *Workload) execute(ctx context.Context, rng *mrand.Rand, op *Op) {
 		case err != nil, status >= 500, status == http.StatusTooManyRequests:
 		default:
 			op.Status, op.ErrType, op.Replayed = status, errType, replayed
-			if op.Kind == OpHold && status == http.StatusCreated {
-				op.HoldID = id
-				w.mu.Lock()
-				w.holds = append(w.holds, placedHold{id: id, cents: op.Cents})
-				w.mu.Unlock()
+			if status == http.StatusCreated {
+				w.created(op, id)
 			}
 			return
 		}
 		time.Sleep(time.Duration(20+rng.IntN(80)) * time.Millisecond)
+	}
+}
+
+// created records data.id of op's 201 answer: a hold to capture or void
+// later, a transaction to reverse later.
+func (w *Workload) created(op *Op, id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch op.Kind {
+	case OpHold:
+		op.HoldID = id
+		w.holds = append(w.holds, placedHold{id: id, cents: op.Cents})
+	case OpTransfer, OpBatch:
+		op.TxID = id
+		w.txs = append(w.txs, id)
+	case OpReversal:
+		op.TxID = id
 	}
 }
 

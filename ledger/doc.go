@@ -11,6 +11,10 @@
 //   - the projection equals the ledger: a user's balance and seq are its
 //     last entry's (a deferred trigger re-checks every written row at
 //     commit);
+//   - per user, created_at never decreases along seq (the write path
+//     stamps a user's changes no earlier than its last one, see
+//     projection.Locked.ChangeTime): point-in-time balances and the from
+//     and to of FindEntries read a time range as a run of seqs;
 //   - hash = SHA-256(prev_hash || canonical encoding of the entry), and the
 //     first entry's prev_hash is 32 zero bytes (see Canonical);
 //   - a request that is refused writes nothing: no entry, no event, no

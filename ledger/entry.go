@@ -17,17 +17,19 @@ import (
 type EntryType string
 
 // The entry types. Deposits, openings and incoming transfers have a positive
-// amount; withdrawals and outgoing transfers a negative one.
+// amount; withdrawals and outgoing transfers a negative one; a reversal the
+// opposite of the entry it reverses (ReversalOf).
 const (
-	Opening     EntryType = "opening"
-	Deposit     EntryType = "deposit"
-	Withdrawal  EntryType = "withdrawal"
-	TransferIn  EntryType = "transfer_in"
-	TransferOut EntryType = "transfer_out"
+	Opening       EntryType = "opening"
+	Deposit       EntryType = "deposit"
+	Withdrawal    EntryType = "withdrawal"
+	TransferIn    EntryType = "transfer_in"
+	TransferOut   EntryType = "transfer_out"
+	ReversalEntry EntryType = "reversal"
 )
 
 // EntryTypes lists every entry type.
-var EntryTypes = []EntryType{Opening, Deposit, Withdrawal, TransferIn, TransferOut}
+var EntryTypes = []EntryType{Opening, Deposit, Withdrawal, TransferIn, TransferOut, ReversalEntry}
 
 // Valid reports whether t is one of EntryTypes.
 func (t EntryType) Valid() bool {
@@ -64,8 +66,9 @@ type Entry struct {
 	PrevHash       Hash
 	Hash           Hash
 	// TransactionID is the request that wrote the entry, shared by every
-	// entry of one request (a transfer's id for its two entries). Not set
-	// on version-1 entries, written before it existed.
+	// entry of one request (a transfer's id for its two entries). Version-1
+	// entries, written before it was stored, read as their transfer's id or
+	// their own id (see TransactionOf); their hash does not cover it.
 	TransactionID uuid.NullUUID
 	// HoldID is the hold a withdrawal captures; ReversalOf the entry a
 	// reversal entry reverses.
@@ -81,6 +84,19 @@ const CurrentVersion = 2
 // TimeLayout is how the API writes instants: UTC with microseconds, the
 // precision PostgreSQL stores.
 const TimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// committedAt is when a request's entries were committed: the latest of
+// their times (a user's entries are never earlier than its previous one,
+// so the entries of one transaction may differ).
+func committedAt(es []Entry) time.Time {
+	var t time.Time
+	for _, e := range es {
+		if e.CreatedAt.After(t) {
+			t = e.CreatedAt
+		}
+	}
+	return t
+}
 
 // FormatTime writes t in TimeLayout, in UTC.
 func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }

@@ -17,7 +17,8 @@ import (
 // write's decided outcome is stored with the key in the write's own
 // transaction, as the Answer that AnswerFunc makes of it: a success, or a
 // decided rejection (ErrInsufficientFunds, ErrBalanceLimit, ErrNotFound,
-// ErrUserExists). Failures that decide nothing (ErrBusy, ErrUnavailable,
+// ErrUserExists, ErrHoldNotFound, ErrHoldNotPending, ErrTransactionNotFound,
+// ErrAlreadyReversed, also as a batch's *ChangeError). Failures that decide nothing (ErrBusy, ErrUnavailable,
 // any other error) store nothing, so a retry runs afresh.
 type Idempotency[T any] struct {
 	// Scope separates clients (the token's identity when auth is on).
@@ -58,7 +59,8 @@ var ErrIdempotencyConflict = errors.New("idempotency key already used with a dif
 func decided(err error) bool {
 	return errors.Is(err, ErrInsufficientFunds) || errors.Is(err, ErrBalanceLimit) ||
 		errors.Is(err, ErrNotFound) || errors.Is(err, ErrUserExists) ||
-		errors.Is(err, ErrHoldNotFound) || errors.Is(err, ErrHoldNotPending)
+		errors.Is(err, ErrHoldNotFound) || errors.Is(err, ErrHoldNotPending) ||
+		errors.Is(err, ErrTransactionNotFound) || errors.Is(err, ErrAlreadyReversed)
 }
 
 const keyFind = `SELECT request_hash, status, response FROM idempotency_keys

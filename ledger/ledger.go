@@ -64,14 +64,18 @@ type Observer interface {
 	// BatchSplit is called when a batch failed with a database error and
 	// is split in two to isolate the request at fault.
 	BatchSplit()
+	// TransactionPosted is called once per committed multi-change request
+	// (kind "batch" or "reversal") with the number of entries it wrote.
+	TransactionPosted(kind string, entries int)
 }
 
 type noObserver struct{}
 
-func (noObserver) EntryPosted(string)         {}
-func (noObserver) WriteTx(time.Duration, int) {}
-func (noObserver) TxRetry()                   {}
-func (noObserver) BatchSplit()                {}
+func (noObserver) EntryPosted(string)            {}
+func (noObserver) WriteTx(time.Duration, int)    {}
+func (noObserver) TxRetry()                      {}
+func (noObserver) BatchSplit()                   {}
+func (noObserver) TransactionPosted(string, int) {}
 
 // Ledger is the write path and the reads of the ledger.
 type Ledger struct {

@@ -34,7 +34,10 @@ func (c *planCollector) take() []string {
 	return out
 }
 
-func newExplainingPool(t *testing.T, url string) (*pgxpool.Pool, *planCollector) {
+// newExplainingPool returns a pool on url whose sessions log their plans
+// to the collector; settings are statements each session runs after
+// loading auto_explain (SET plan_cache_mode = …, say).
+func newExplainingPool(t *testing.T, url string, settings ...string) (*pgxpool.Pool, *planCollector) {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(url)
 	require.NoError(t, err)
@@ -52,6 +55,12 @@ func newExplainingPool(t *testing.T, url string) (*pgxpool.Pool, *planCollector)
 SET auto_explain.log_min_duration = 0;
 SET auto_explain.log_nested_statements = on;
 SET auto_explain.log_level = notice;`)
+		for _, set := range settings {
+			if err != nil {
+				break
+			}
+			_, err = conn.Exec(ctx, set)
+		}
 		return err
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)

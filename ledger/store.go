@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -12,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ledgerd/ledgerd/money"
-	"github.com/ledgerd/ledgerd/projection"
 )
 
 const entryColumns = `id, user_id, seq, type, amount, balance_after, transfer_id,
@@ -92,10 +90,32 @@ func (r *entryRow) entry() (e Entry, ok bool) {
 	if r.version != nil {
 		e.Version = int(*r.version)
 	}
+	if !e.TransactionID.Valid {
+		e.TransactionID = uuid.NullUUID{UUID: TransactionOf(e), Valid: true}
+	}
 	copy(e.PrevHash[:], r.prevHash)
 	copy(e.Hash[:], r.hash)
 	return e, true
 }
+
+// TransactionOf is the transaction id of an entry written before version 2,
+// which did not store one: its transfer's id for a transfer's leg, its own
+// id for any other entry (each was the only entry of its request). The
+// migration 000009 indexes the same expression,
+// coalesce(transaction_id, transfer_id, id), as transactionIDExpr.
+func TransactionOf(e Entry) uuid.UUID {
+	switch {
+	case e.TransactionID.Valid:
+		return e.TransactionID.UUID
+	case e.TransferID.Valid:
+		return e.TransferID.UUID
+	}
+	return e.ID
+}
+
+// transactionIDExpr is the SQL of TransactionOf, as indexed by
+// entries_transaction_idx.
+const transactionIDExpr = `coalesce(transaction_id, transfer_id, id)`
 
 // scanEntry reads one row of entryColumns.
 func scanEntry(row pgx.CollectableRow) (Entry, error) {
@@ -151,89 +171,4 @@ func (l *Ledger) FindEntryByID(ctx context.Context, id uuid.UUID) (Entry, error)
 		return Entry{}, fmt.Errorf("find entry %s: %w", id, err)
 	}
 	return e, err
-}
-
-// EntryFilter selects a page of one user's entries, newest first.
-type EntryFilter struct {
-	UserID int64
-	// BeforeSeq, when positive, starts the page after the entry with this
-	// seq (keyset pagination: only entries with a smaller seq).
-	BeforeSeq int64
-	// From (inclusive) and To (exclusive) bound created_at; nil is open.
-	From, To *time.Time
-	// Type, when set, keeps only entries of this type.
-	Type EntryType
-	// Limit is the page size, 1..1000.
-	Limit int
-}
-
-// MaxPageSize bounds EntryFilter.Limit.
-const MaxPageSize = 1000
-
-// EntryPage is one page of entries.
-type EntryPage struct {
-	Entries []Entry
-	// HasMore reports whether entries beyond this page match the filter;
-	// the next page starts before the last entry's seq.
-	HasMore bool
-}
-
-const entryFind = `SELECT ` + entryColumns + ` FROM entries
-WHERE user_id = $1
-  AND ($2::bigint = 0 OR seq < $2)
-  AND ($3::timestamptz IS NULL OR created_at >= $3)
-  AND ($4::timestamptz IS NULL OR created_at < $4)
-  AND ($5::text = '' OR type = $5)
-ORDER BY seq DESC
-LIMIT $6`
-
-// FindEntries returns a page of the user's entries, newest first. It
-// returns a *ValidationError for a bad filter, ErrNotFound when the user
-// does not exist, or ErrUnavailable.
-func (l *Ledger) FindEntries(ctx context.Context, f EntryFilter) (EntryPage, error) {
-	switch {
-	case f.Limit < 1 || f.Limit > MaxPageSize:
-		return EntryPage{}, invalid("limit", "limit must be between 1 and %d", MaxPageSize)
-	case f.BeforeSeq < 0:
-		return EntryPage{}, invalid("cursor", "cursor is not valid")
-	case f.Type != "" && !f.Type.Valid():
-		names := make([]string, len(EntryTypes))
-		for i, t := range EntryTypes {
-			names[i] = string(t)
-		}
-		return EntryPage{}, invalid("type", "type must be one of %s", strings.Join(names, ", "))
-	case f.From != nil && f.To != nil && !f.From.Before(*f.To):
-		return EntryPage{}, invalid("from", "from must be before to")
-	}
-	var page EntryPage
-	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
-		rows, err := conn.Query(ctx, entryFind, f.UserID, f.BeforeSeq, f.From, f.To, string(f.Type), f.Limit+1)
-		if err != nil {
-			return err
-		}
-		entries, err := pgx.CollectRows(rows, scanEntry)
-		if err != nil {
-			return err
-		}
-		if len(entries) == 0 {
-			// An empty page of an unknown user is a 404, not an empty list.
-			exists, err := projection.UserExists(ctx, conn, f.UserID)
-			if err != nil {
-				return err
-			}
-			if !exists {
-				return ErrNotFound
-			}
-		}
-		if len(entries) > f.Limit {
-			page.HasMore = true
-			entries = entries[:f.Limit]
-		}
-		page.Entries = entries
-		return nil
-	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return EntryPage{}, fmt.Errorf("find entries of user %d: %w", f.UserID, err)
-	}
-	return page, err
 }

@@ -72,12 +72,8 @@ func (l *Ledger) PostTransfer(ctx context.Context, r TransferRequest) (Transfer,
 	in := draft{Type: TransferIn, Amount: r.Amount, TransferID: tid, Description: r.Description, Reference: r.Reference, IdempotencyKey: key}
 
 	transfer := func(res opResult) Transfer {
-		t := Transfer{ID: id, FromUserID: r.FromUserID, ToUserID: r.ToUserID, Amount: r.Amount,
-			Entries: [2]Entry{res.entries[0], res.entries[1]}, CreatedAt: res.entries[0].CreatedAt}
-		if t.Entries[1].CreatedAt.After(t.CreatedAt) {
-			t.CreatedAt = t.Entries[1].CreatedAt
-		}
-		return t
+		return Transfer{ID: id, FromUserID: r.FromUserID, ToUserID: r.ToUserID, Amount: r.Amount,
+			Entries: [2]Entry{res.entries[0], res.entries[1]}, CreatedAt: committedAt(res.entries)}
 	}
 	res := l.submit(ctx, &op{legs: []leg{{r.FromUserID, out}, {r.ToUserID, in}}, claim: claimOf(r.Idempotency, transfer), txID: id})
 	if res.err != nil {

@@ -17,7 +17,8 @@ import (
 )
 
 // The one write path. Every request that changes the ledger (a deposit or
-// withdrawal, a transfer, a user's creation) is an op: a set of legs, one
+// withdrawal, a transfer, a batch, a reversal, a user's creation, a hold's
+// placement, capture or void) is an op: a set of legs, one
 // balance change of one user each, that is written in full or not at all.
 // One transaction carries a batch of ops (group commit, see
 // groupcommit.go), in two round trips and a commit:
@@ -44,6 +45,7 @@ type draft struct {
 	Reference      string
 	IdempotencyKey string
 	HoldID         uuid.NullUUID
+	ReversalOf     uuid.NullUUID
 }
 
 // leg is one user's balance change within an op.
@@ -60,8 +62,13 @@ type op struct {
 	create   int64
 	assigned bool
 	legs     []leg
-	hold     *holdAction // a hold's placement, capture or void, or nil
-	claim    *claim      // the op's Idempotency-Key, or nil
+	hold     *holdAction     // a hold's placement, capture or void, or nil
+	reversal *reversalAction // the entries a reversal undoes, or nil
+	claim    *claim          // the op's Idempotency-Key, or nil
+	// perChange makes the op a batch's: its legs are distinct users'
+	// changes, decided in order, and a refusal names the first leg refused
+	// (a *ChangeError).
+	perChange bool
 	// txID is the request's transaction id, on each of its entries; submit
 	// makes one when the method gave none.
 	txID uuid.UUID
@@ -123,12 +130,16 @@ func writeTx(ctx context.Context, tx pgx.Tx, ops []*op) ([]opResult, error) {
 		claimed = map[keyRef]bool{}
 		locked  projection.Locked
 		heads   = map[int64]chainHead{}
+		// reversed holds the entries the batch's reversals name that were
+		// reversed before.
+		reversed = map[uuid.UUID]bool{}
 	)
 	holds := map[uuid.UUID]*holdState{}
 	b := &pgx.Batch{}
 	queueClaim(b, keys, claimed)
 	projection.QueueLock(b, ids, &locked)
 	queueChainHeads(b, ids, heads)
+	queueReversed(b, ops, reversed)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
@@ -154,7 +165,7 @@ func writeTx(ctx context.Context, tx pgx.Tx, ops []*op) ([]opResult, error) {
 			active[i] = true
 		}
 	}
-	st := &batchState{users: newStates(ids, locked, heads), holds: holds, now: locked.Now}
+	st := &batchState{users: newStates(ids, locked, heads), holds: holds, reversed: reversed, now: locked.Now}
 	w, err := evaluate(st, ops, active, out)
 	if err != nil {
 		return nil, err
@@ -239,12 +250,14 @@ func newStates(ids []int64, locked projection.Locked, heads map[int64]chainHead)
 	return states
 }
 
-// batchState is the running state of a batch's users and holds, and the
-// transaction's time.
+// batchState is the running state of a batch's users and holds, the
+// entries reversed (before the batch or by its ops), and the transaction's
+// time.
 type batchState struct {
-	users map[int64]*userState
-	holds map[uuid.UUID]*holdState
-	now   time.Time
+	users    map[int64]*userState
+	holds    map[uuid.UUID]*holdState
+	reversed map[uuid.UUID]bool
+	now      time.Time
 }
 
 // writes is what a batch's accepted ops write.
@@ -292,6 +305,11 @@ func evaluate(st *batchState, ops []*op, active []bool, out []opResult) (writes,
 		}
 		for id, s := range touched {
 			*st.users[id] = *s
+		}
+		if o.reversal != nil {
+			for _, id := range o.reversal.entries {
+				st.reversed[id] = true
+			}
 		}
 		for _, id := range sortedKeys(touchedHolds) {
 			hs := touchedHolds[id]
@@ -432,29 +450,50 @@ func evaluateOp(st *batchState, o *op) (map[int64]*userState, map[uuid.UUID]*hol
 			res.users = []projection.User{s.user}
 		}
 	}
+	if o.reversal != nil {
+		if err := checkReversal(st, o.reversal); err != nil {
+			return nil, nil, opResult{err: err}
+		}
+	}
 	// Every user must exist before any amount is looked at: a request that
-	// names an unknown user is not found, whatever its amounts.
-	for _, g := range legs {
+	// names an unknown user is not found, whatever its amounts. A batch's
+	// changes are distinct users' and decided in order instead: its first
+	// refused change, whatever the reason, is the one named.
+	missing, refusal := len(legs), error(nil)
+	for i, g := range legs {
 		s := get(g.userID)
-		refusal := s.broken
+		refusal = s.broken
 		if refusal == nil && !s.exists {
 			refusal = ErrNotFound
 		}
 		if refusal != nil {
-			return nil, nil, opResult{err: refusal}
+			missing = i
+			break
 		}
+	}
+	refuse := func(i int, err error) opResult {
+		if o.perChange {
+			err = &ChangeError{Index: i, Err: err}
+		}
+		return opResult{err: err}
+	}
+	if refusal != nil && !o.perChange {
+		return nil, nil, refuse(missing, refusal)
 	}
 	if len(legs) > 0 {
 		res.users = nil
 	}
-	for _, g := range legs {
+	for i, g := range legs {
+		if i == missing {
+			return nil, nil, refuse(i, refusal)
+		}
 		s := get(g.userID)
 		next := s.user.Balance + g.draft.Amount // |amount| ≤ MaxAmount: no overflow
 		switch {
 		case next < s.user.Held: // a debit needs available = balance − held ≥ |amount|
-			return nil, nil, opResult{err: ErrInsufficientFunds}
+			return nil, nil, refuse(i, ErrInsufficientFunds)
 		case next > money.MaxBalance:
-			return nil, nil, opResult{err: ErrBalanceLimit}
+			return nil, nil, refuse(i, ErrBalanceLimit)
 		}
 		id, err := uuid.NewV7()
 		if err != nil {
@@ -462,7 +501,7 @@ func evaluateOp(st *batchState, o *op) (map[int64]*userState, map[uuid.UUID]*hol
 		}
 		e := Entry{
 			ID: id, UserID: g.userID, Seq: s.user.Seq + 1, Type: g.draft.Type, Amount: g.draft.Amount,
-			BalanceAfter: next, TransferID: g.draft.TransferID, HoldID: g.draft.HoldID,
+			BalanceAfter: next, TransferID: g.draft.TransferID, HoldID: g.draft.HoldID, ReversalOf: g.draft.ReversalOf,
 			Description: g.draft.Description, Reference: g.draft.Reference,
 			IdempotencyKey: g.draft.IdempotencyKey, CreatedAt: s.at, PrevHash: s.head,
 			TransactionID: uuid.NullUUID{UUID: o.txID, Valid: true}, Version: CurrentVersion,

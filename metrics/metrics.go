@@ -40,6 +40,9 @@ type Metrics struct {
 	auditPasses     prometheus.Counter
 	auditViolations prometheus.Gauge
 	auditLastClean  prometheus.Gauge
+
+	transactions       *prometheus.CounterVec
+	transactionEntries *prometheus.HistogramVec
 }
 
 // latencyBuckets suit an API whose answers take from a millisecond to a few
@@ -73,6 +76,10 @@ func New() *Metrics {
 		Help: "Write transactions retried after a serialization failure, a deadlock, or a user id taken by another process."})
 	m.batchSplits = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Name: "write_batch_splits_total",
 		Help: "Group-commit batches that failed with a database error and were split in two to isolate the request at fault."})
+	m.transactions = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "transactions_posted_total",
+		Help: "Committed multi-change requests, by kind: batch, reversal."}, []string{"kind"})
+	m.transactionEntries = prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "transaction_entries",
+		Help: "Entries written by one committed batch or reversal, by kind.", Buckets: []float64{1, 2, 5, 10, 25, 50, 100}}, []string{"kind"})
 
 	m.published = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "outbox", Name: "events_published_total",
 		Help: "Events confirmed by the broker and marked published."})
@@ -93,12 +100,15 @@ func New() *Metrics {
 		Help: "Unix time of the auditor's last pass that found no violation."})
 
 	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.httpInFlight, m.entriesPosted, m.rejected,
-		m.writeTx, m.batchSize, m.txRetries, m.batchSplits, m.published, m.publishFailures, m.publishLag,
+		m.writeTx, m.batchSize, m.txRetries, m.batchSplits, m.transactions, m.transactionEntries, m.published, m.publishFailures, m.publishLag,
 		m.auditUsers, m.auditEntries, m.auditPasses, m.auditViolations, m.auditLastClean} {
 		f(c)
 	}
 	for _, kind := range []string{"nack", "return", "connection", "timeout"} {
 		m.publishFailures.WithLabelValues(kind)
+	}
+	for _, kind := range []string{"batch", "reversal"} {
+		m.transactions.WithLabelValues(kind)
 	}
 	return m
 }
@@ -155,6 +165,13 @@ func (m *Metrics) TxRetry() { m.txRetries.Inc() }
 // BatchSplit records a group-commit batch split to isolate a failing
 // request.
 func (m *Metrics) BatchSplit() { m.batchSplits.Inc() }
+
+// TransactionPosted records a committed batch or reversal of entries
+// entries.
+func (m *Metrics) TransactionPosted(kind string, entries int) {
+	m.transactions.WithLabelValues(kind).Inc()
+	m.transactionEntries.WithLabelValues(kind).Observe(float64(entries))
+}
 
 // EventPublished records one confirmed event and its commit-to-confirm lag.
 func (m *Metrics) EventPublished(lag time.Duration) {

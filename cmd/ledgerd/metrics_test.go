@@ -128,6 +128,8 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, http.StatusOK, call(t, http.MethodPut, base+"/api/users/1/balance", `{"amount": -1}`))
 	require.Equal(t, http.StatusBadRequest, call(t, http.MethodPut, base+"/api/users/1/balance", `{"amount": 0.001}`))
 	require.Equal(t, http.StatusCreated, call(t, http.MethodPost, base+"/api/transfers", `{"fromUserId": 1, "toUserId": 2, "amount": 2}`))
+	require.Equal(t, http.StatusCreated, call(t, http.MethodPost, base+"/api/batches", `{"changes": [{"userId": 1, "amount": -1}, {"userId": 2, "amount": 1}]}`))
+	require.Equal(t, http.StatusNotFound, call(t, http.MethodPost, base+"/api/reversals", `{"transactionId": "0195f2a0-7000-7000-8000-0000000000ff"}`))
 	require.Equal(t, http.StatusNotFound, call(t, http.MethodGet, base+"/api/users/9", ""))
 
 	var text []byte
@@ -135,7 +137,7 @@ func TestMetrics(t *testing.T) {
 		text = scrape(t, base)
 		pub, _ := sample(t, text, "ledger_outbox_events_published_total", nil)
 		passes, _ := sample(t, text, "ledger_audit_passes_total", nil)
-		return pub >= 4 && passes >= 2
+		return pub >= 6 && passes >= 2
 	}, 30*time.Second, 50*time.Millisecond, "the relay publishes and the auditor passes")
 
 	rejected, ok := sample(t, text, "ledger_balance_changes_rejected_total", map[string]string{"reason": "insufficient_funds"})
@@ -143,7 +145,14 @@ func TestMetrics(t *testing.T) {
 	require.Equal(t, rejectedBefore+3, rejected, "exactly the 3 refused withdrawals")
 	v, _ := sample(t, text, "ledger_balance_changes_rejected_total", map[string]string{"reason": "validation"})
 	require.Equal(t, float64(1), v)
-	for typ, want := range map[string]float64{"opening": 1, "withdrawal": 1, "transfer_out": 1, "transfer_in": 1} {
+	b, _ := sample(t, text, "ledger_transactions_posted_total", map[string]string{"kind": "batch"})
+	require.Equal(t, float64(1), b)
+	b, _ = sample(t, text, "ledger_transaction_entries", map[string]string{"kind": "batch"})
+	require.Equal(t, float64(1), b, "one batch observed")
+	r, ok := sample(t, text, "ledger_transactions_posted_total", map[string]string{"kind": "reversal"})
+	require.True(t, ok)
+	require.Zero(t, r)
+	for typ, want := range map[string]float64{"opening": 1, "withdrawal": 2, "deposit": 1, "transfer_out": 1, "transfer_in": 1} {
 		got, _ := sample(t, text, "ledger_entries_posted_total", map[string]string{"type": typ})
 		require.Equal(t, want, got, typ)
 	}
