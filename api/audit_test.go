@@ -130,6 +130,9 @@ func TestAuth(t *testing.T) {
 		return s.do(t, http.MethodPost, "/api/users/1/holds", `{"amount": 1}`, bearer(writer)...).hold(t).ID
 	}
 	captured, voided := hold(), hold()
+	transfer := string(mustField(t, s.do(t, http.MethodPost, "/api/transfers", `{"fromUserId": 1, "toUserId": 2, "amount": 1}`, bearer(writer)...).Body, "data"))
+	var reversible struct{ ID string }
+	require.NoError(t, json.Unmarshal([]byte(transfer), &reversible))
 
 	routes := []struct {
 		method, path, body string
@@ -149,6 +152,9 @@ func TestAuth(t *testing.T) {
 		{http.MethodPost, "/api/users/1/holds", `{"amount": 1}`, true, 0},
 		{http.MethodPost, "/api/holds/" + captured + "/capture", `{}`, true, http.StatusOK},
 		{http.MethodPost, "/api/holds/" + voided + "/void", `{}`, true, http.StatusOK},
+		{http.MethodPost, "/api/batches", `{"changes": [{"userId": 1, "amount": 1}, {"userId": 2, "amount": 1}]}`, true, 0},
+		{http.MethodPost, "/api/reversals", `{"transactionId": "` + reversible.ID + `"}`, true, 0},
+		{http.MethodGet, "/api/users/1/transactions?order=asc&afterSeq=1&minAmount=-5&maxAmount=5", "", false, 0},
 	}
 	for _, rt := range routes {
 		var body any

@@ -176,4 +176,11 @@ func TestReversalsOverHTTP(t *testing.T) {
 	require.Equal(t, "insufficient_funds", r.ErrorType(t))
 	b2, _, _ = userFigures(t, s, 2)
 	require.Equal(t, "2", b2)
+
+	// The chains, reversal entries and all, verify.
+	for _, id := range []string{"1", "2"} {
+		v := s.do(t, http.MethodGet, "/api/users/"+id+"/verify", nil).JSON(t)["data"].(map[string]any)
+		require.Equal(t, true, v["ok"], "user %s: %v", id, v)
+		require.Equal(t, true, v["chainValid"], "user %s", id)
+	}
 }
