@@ -44,12 +44,21 @@ func newEventServer(t *testing.T) *eventServer {
 		DatabaseURL: url, AMQPURL: outboxtest.URL(), Exchange: exchange, Name: name,
 		MaxBackoff: 500 * time.Millisecond, Logger: discardLogger(), ExpandFunc: ledger.ExpandEvents,
 	})
+	sequencer := outbox.NewSequencer(outbox.SequencerConfig{DatabaseURL: url, Logger: discardLogger()})
+	listener := outbox.NewListener(url, discardLogger())
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	done := make(chan error, 3)
 	go func() { done <- relay.Run(ctx) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+	go func() { done <- sequencer.Run(ctx) }()
+	go func() { listener.Run(ctx); done <- nil }()
+	t.Cleanup(func() {
+		cancel()
+		for range 3 {
+			require.NoError(t, <-done)
+		}
+	})
 
-	opts := ledger.Options{AcquireTimeout: time.Minute, TxTimeout: time.Minute, OnCommit: relay.Poke}
+	opts := ledger.Options{AcquireTimeout: time.Minute, TxTimeout: time.Minute, OnCommit: sequencer.Poke, FeedChangedFunc: listener.Changed}
 	s := newTestServerOn(t, pool, opts)
 	return &eventServer{testServer: s, ledger: ledger.New(pool, opts), relay: relay, relayName: name, consumer: consumer}
 }

@@ -44,6 +44,8 @@ func addRoutes(d Deps) http.Handler {
 		r.With(countRejections(d.Observer)).Put("/users/{id}/balance", handleUpdateBalance(d.Ledger))
 		r.Get("/users/{id}/balance", handleGetBalance(d.Ledger))
 		r.Get("/users/{id}/transactions", handleListTransactions(d.Ledger))
+		r.Get("/users/{id}/events", handleReadUserEvents(d.Ledger))
+		r.Get("/events", handleReadFeed(d.Ledger))
 		r.Get("/users/{id}/verify", handleVerifyUser(d.Ledger))
 		r.Get("/transactions/{entryId}", handleGetTransaction(d.Ledger))
 		r.With(countRejections(d.Observer)).Post("/transfers", handleCreateTransfer(d.Ledger))

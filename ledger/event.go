@@ -48,24 +48,18 @@ func newCloudEvent[T any](id uuid.UUID, typ string, userID int64, t time.Time, d
 }
 
 // newEvent returns the outbox message of entry e: a slim one, that names
-// the entry instead of holding the body; the relay builds the body with
-// ExpandEvents when it publishes.
-func newEvent(e Entry) (outbox.Message, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return outbox.Message{}, fmt.Errorf("new event id: %w", err)
-	}
-	return outbox.Message{EventID: id, RoutingKey: RoutingKey(e.Type), CreatedAt: e.CreatedAt, SourceID: e.ID}, nil
+// the entry instead of holding the body; the relay and the feed build the
+// body with ExpandEvents. The event's id is the entry's: an event can be
+// built again, the same, from the entry alone.
+func newEvent(e Entry) outbox.Message {
+	return outbox.Message{EventID: e.ID, RoutingKey: RoutingKey(e.Type), CreatedAt: e.CreatedAt, SourceID: e.ID}
 }
 
 // newHoldEvent returns the outbox message of a hold change: slim, like an
-// entry's, built by ExpandEvents from the recorded change.
-func newHoldEvent(c holdChange) (outbox.Message, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return outbox.Message{}, fmt.Errorf("new event id: %w", err)
-	}
-	return outbox.Message{EventID: id, RoutingKey: HoldRoutingKey(c.change), CreatedAt: c.hold.UpdatedAt, SourceID: c.id}, nil
+// entry's, built by ExpandEvents from the recorded change, whose id it
+// takes.
+func newHoldEvent(c holdChange) outbox.Message {
+	return outbox.Message{EventID: c.id, RoutingKey: HoldRoutingKey(c.change), CreatedAt: c.hold.UpdatedAt, SourceID: c.id}
 }
 
 // NewEvent returns entry e's CloudEvents envelope with the event id id.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -47,8 +48,12 @@ type Options struct {
 	// transactions and retries (the metrics).
 	Observer Observer
 	// OnCommit, when set, is called after each committed write (which has
-	// outbox rows): the relay is woken with it.
+	// outbox rows): the sequencer is woken with it.
 	OnCommit func()
+	// FeedChangedFunc, when set, returns a channel closed when the event
+	// log grows next (outbox.Listener.Changed): ReadFeed's long polls wait
+	// on it. Without it they poll.
+	FeedChangedFunc func() <-chan struct{}
 }
 
 // Observer is told what the write path does, for metrics.
@@ -82,6 +87,9 @@ type Ledger struct {
 	pool *pgxpool.Pool
 	opts Options
 	c    committer
+
+	feedKeyMu  sync.Mutex
+	feedKeyVal []byte // the feed's cursor key, once read
 }
 
 // New returns a Ledger on pool.

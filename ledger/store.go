@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,6 +17,15 @@ import (
 const entryColumns = `id, user_id, seq, type, amount, balance_after, transfer_id,
     description, reference, idempotency_key, created_at, prev_hash, hash,
     transaction_id, hold_id, reversal_of, canonical_version`
+
+// entryColumnsOf is entryColumns, each qualified with alias.
+func entryColumnsOf(alias string) string {
+	cols := strings.Split(entryColumns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
 
 // entryInsert appends many entries in one statement, in slice order.
 const entryInsert = `INSERT INTO entries (` + entryColumns + `)

@@ -527,18 +527,10 @@ func (w writes) queue(b *pgx.Batch) error {
 	projection.QueueInsert(b, w.created)
 	msgs := make([]outbox.Message, 0, len(w.entries)+len(w.holdChanges))
 	for _, e := range w.entries {
-		m, err := newEvent(e)
-		if err != nil {
-			return err
-		}
-		msgs = append(msgs, m)
+		msgs = append(msgs, newEvent(e))
 	}
 	for _, c := range w.holdChanges {
-		m, err := newHoldEvent(c)
-		if err != nil {
-			return err
-		}
-		msgs = append(msgs, m)
+		msgs = append(msgs, newHoldEvent(c))
 	}
 	if len(w.entries) > 0 {
 		queueInsertEntries(b, w.entries)

@@ -75,15 +75,6 @@ func (f *flight) await(ctx context.Context) (int, error) {
 	return len(f.confs), f.pubErr
 }
 
-// ids returns the ids of the flight's rows.
-func (f *flight) ids() []int64 {
-	ids := make([]int64, len(f.rows))
-	for i, r := range f.rows {
-		ids[i] = r.ID
-	}
-	return ids
-}
-
 // session is one broker connection with a confirming channel.
 type session struct {
 	conn     *amqp.Connection

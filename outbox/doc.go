@@ -12,6 +12,14 @@
 // publishes (RelayConfig.ExpandFunc, which the producer provides), so that
 // the outbox does not hold a second copy of every entry.
 //
+// The event log (event_log) keeps every event, in one global order: the
+// Sequencer (one at a time, by an advisory lock) moves committed outbox
+// rows into it in id order, with consecutive positions, one transaction
+// per run, so that positions become visible in increasing order only and
+// the log can be paged by position without ever missing an event. The
+// Relay publishes the log from its offset (relay_offset); the ledger's
+// event feed reads the same rows (ReadLog). The log is append-only.
+//
 // The package does not import ledger or api: producers hand it Message
 // values and an ExpandFunc.
 package outbox

@@ -13,10 +13,19 @@ type Execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// Notifier wakes the relays after commits. It pokes the relay of its own
-// process directly and, when that relay is not the leader (or there is
-// none), sends a NOTIFY on NotifyChannel for the leader in another process,
-// at most once per interval, outside the writers' transactions.
+// Leader is a background worker that leads among processes (the
+// Sequencer): Poke wakes it, IsLeader tells whether it leads.
+type Leader interface {
+	Poke()
+	IsLeader() bool
+}
+
+// Notifier wakes the sequencer after commits (which wakes the relays and
+// the feed's readers when it has given the new events their positions).
+// It pokes the sequencer of its own process directly and, when that one is
+// not the leader (or there is none), sends a NOTIFY on NotifyChannel for
+// the leader in another process, at most once per interval, outside the
+// writers' transactions.
 //
 // Why not a trigger that NOTIFYs inside each write transaction: PostgreSQL
 // serializes the commits of all notifying transactions on one lock, held
@@ -24,15 +33,15 @@ type Execer interface {
 // rate. A late or lost notification costs at most the relay's PollInterval.
 type Notifier struct {
 	db       Execer
-	local    *Relay
+	local    Leader
 	interval time.Duration
 	logger   *slog.Logger
 	wake     chan struct{}
 }
 
 // NewNotifier returns a Notifier; local may be nil when this process runs no
-// relay. Run must be running for NOTIFYs to be sent.
-func NewNotifier(db Execer, local *Relay, interval time.Duration, logger *slog.Logger) *Notifier {
+// sequencer. Run must be running for NOTIFYs to be sent.
+func NewNotifier(db Execer, local Leader, interval time.Duration, logger *slog.Logger) *Notifier {
 	if interval <= 0 {
 		interval = 20 * time.Millisecond
 	}

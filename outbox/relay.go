@@ -49,10 +49,6 @@ type RelayConfig struct {
 	ConfirmTimeout time.Duration
 	// MaxBackoff caps the wait between reconnection attempts. Default 10s.
 	MaxBackoff time.Duration
-	// Retention is how long published rows are kept before they are
-	// purged. 0 (the default) deletes each row as soon as the broker
-	// confirms it.
-	Retention time.Duration
 	// Logger receives the relay's logs. Default slog.Default().
 	Logger *slog.Logger
 	// OnPublished, when set, is called with the commit-to-confirm lag of
@@ -81,9 +77,6 @@ func (c *RelayConfig) setDefaults() {
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 10 * time.Second
-	}
-	if c.Retention < 0 {
-		c.Retention = 0
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -119,9 +112,9 @@ type Status struct {
 	BacklogAt time.Time `json:"backlogAt"`
 }
 
-// Relay publishes committed outbox rows to RabbitMQ: at least once, in id
-// order (per user, seq order), a row marked published only after the broker
-// confirmed it. Any number of relays may run against one database; an
+// Relay publishes the event log to RabbitMQ: at least once, in position
+// order (per user, seq order), its offset moved past an event only after
+// the broker confirmed it. Any number of relays may run against one database; an
 // advisory lock makes exactly one of them publish, and a standby takes over
 // within LockRetry when the leader's session ends.
 type Relay struct {
@@ -237,13 +230,16 @@ func (r *Relay) session(ctx context.Context, log *slog.Logger, b *backoff) error
 // lead publishes while it holds the lock on conn.
 func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) error {
 	r.update(func(s *Status) { s.Role = RoleLeader })
-	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+FeedChannel); err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	offset, err := readOffset(ctx, conn)
+	if err != nil {
+		return err
 	}
 	var (
 		sess        *session
 		b           = backoff{max: r.cfg.MaxBackoff}
-		lastPurge   time.Time
 		lastBacklog time.Time
 		// inFlight is the window published in the previous turn, whose
 		// confirms are awaited only after the next window is published:
@@ -256,7 +252,7 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 			// A window runs to its end even when ctx ends: its confirms are
 			// awaited (bounded) and recorded, so a shutdown does not cause
 			// needless redeliveries.
-			_ = r.settle(ctx, conn, inFlight)
+			_ = r.settle(ctx, conn, inFlight, &offset)
 		}
 		if sess != nil {
 			sess.close()
@@ -283,31 +279,21 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 			r.update(func(s *Status) { s.BrokerConnected = true })
 		}
 
-		var exclude []int64
+		after := offset
 		if inFlight != nil {
-			exclude = inFlight.ids()
+			after = inFlight.rows[len(inFlight.rows)-1].ID
 		}
-		rows, err := fetchPending(ctx, conn, r.cfg.Window, exclude)
+		rows, err := fetchPending(ctx, conn, r.cfg.Window, after)
 		if err != nil {
 			return err
 		}
-		if err := expand(ctx, conn, r.cfg.ExpandFunc, rows); err != nil {
+		if err := Expand(ctx, conn, r.cfg.ExpandFunc, rows); err != nil {
 			return err
 		}
 		if len(rows) > 0 && time.Since(lastBacklog) > time.Second {
 			// Busy: keep the backlog in the status fresh all the same.
 			lastBacklog = time.Now()
 			r.readBacklog(ctx, conn)
-		}
-		// Purge on a timer, busy or idle, so a steady backlog cannot
-		// keep published rows forever.
-		if r.cfg.Retention > 0 && time.Since(lastPurge) > time.Minute {
-			lastPurge = time.Now()
-			if n, err := purgePublished(ctx, conn, r.cfg.Retention, 10_000); err != nil {
-				return err
-			} else if n > 0 {
-				log.Info("purged published events", "rows", n)
-			}
 		}
 		var next *flight
 		if len(rows) > 0 {
@@ -318,7 +304,7 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 		if inFlight != nil {
 			f := inFlight
 			inFlight = nil
-			if err := r.settle(ctx, conn, f); err != nil {
+			if err := r.settle(ctx, conn, f, &offset); err != nil {
 				var perr *publishFailure
 				if !errors.As(err, &perr) {
 					return err // the database: the session ends
@@ -367,17 +353,19 @@ type publishFailure struct {
 func (e *publishFailure) Error() string { return e.err.Error() }
 
 // settle waits (at most ConfirmTimeout, even after ctx ends) for f's
-// confirms and marks the confirmed prefix published. It returns a
-// *publishFailure when the broker did not confirm every row, and the
+// confirms and moves the offset past the confirmed prefix, in the database
+// and in *offset. It returns a *publishFailure when the broker did not
+// confirm every row (the next fetch starts again after *offset), and the
 // database's error when marking fails.
-func (r *Relay) settle(ctx context.Context, conn *pgx.Conn, f *flight) error {
+func (r *Relay) settle(ctx context.Context, conn *pgx.Conn, f *flight, offset *int64) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ConfirmTimeout)
 	defer cancel()
 	n, perr := f.await(wctx)
 	if n > 0 {
-		if err := markPublished(wctx, conn, f.ids()[:n], r.cfg.Retention > 0); err != nil {
+		if err := markPublished(wctx, conn, f.rows[n-1].ID); err != nil {
 			return err
 		}
+		*offset = f.rows[n-1].ID
 		r.published(f.rows[:n])
 	}
 	if perr != nil {

@@ -63,13 +63,20 @@ func (e *env) startRelay(t *testing.T, name string, change ...func(*outbox.Relay
 		c(&cfg)
 	}
 	r := outbox.NewRelay(cfg)
+	// Each relay comes with a sequencer, as in ledgerd serve: one of them
+	// leads and gives the outbox's events their positions in the log.
+	seq := outbox.NewSequencer(outbox.SequencerConfig{DatabaseURL: e.url, Name: name + "-sequencer",
+		PollInterval: 200 * time.Millisecond, LockRetry: 100 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+		Logger: cfg.Logger})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- r.Run(ctx) }()
+	go func() { done <- seq.Run(ctx) }()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
 			cancel()
+			require.NoError(t, <-done)
 			require.NoError(t, <-done)
 		})
 	}
@@ -210,29 +217,40 @@ func TestSlimRows(t *testing.T) {
 	require.Equal(t, int64(100), ds[0].Headers["ledger-seq"])
 }
 
-// TestRelayRetention: by default a confirmed row is deleted at once; with a
-// retention it is kept, marked published.
-func TestRelayRetention(t *testing.T) {
-	for _, keep := range []time.Duration{0, time.Hour} {
-		t.Run(keep.String(), func(t *testing.T) {
-			e := newEnv(t)
-			for seq := 1; seq <= 3; seq++ {
-				e.enqueue(t, 2, seq)
-			}
-			_, stop := e.startRelay(t, outboxtest.UniqueName("relay"), func(c *outbox.RelayConfig) { c.Retention = keep })
-			defer stop()
-			requireOrdered(t, e.consumer.WaitDistinct(6, 30*time.Second), 2, 3)
-			require.Eventually(t, func() bool { return pendingRows(t, e.pool) == 0 }, 10*time.Second, 50*time.Millisecond)
-			var rows, published int64
-			require.NoError(t, e.pool.QueryRow(context.Background(),
-				`SELECT count(*), count(published_at) FROM outbox`).Scan(&rows, &published))
-			if keep == 0 {
-				require.Zero(t, rows, "confirmed rows are deleted")
-			} else {
-				require.Equal(t, int64(6), published, "confirmed rows are kept, marked published")
-			}
-		})
+// TestEventLog: the sequencer moves committed outbox rows into the event
+// log, in per-user order, and the relay's offset follows the broker's
+// confirms; the log is append-only.
+func TestEventLog(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for seq := 1; seq <= 3; seq++ {
+		e.enqueue(t, 2, seq)
 	}
+	_, stop := e.startRelay(t, outboxtest.UniqueName("relay"))
+	defer stop()
+	requireOrdered(t, e.consumer.WaitDistinct(6, 30*time.Second), 2, 3)
+	require.Eventually(t, func() bool { return pendingRows(t, e.pool) == 0 }, 10*time.Second, 50*time.Millisecond)
+	var outboxRows, logRows, offset int64
+	require.NoError(t, e.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM event_log),
+    (SELECT position FROM relay_offset)`).Scan(&outboxRows, &logRows, &offset))
+	require.Zero(t, outboxRows, "sequenced rows leave the outbox")
+	require.Equal(t, int64(6), logRows, "and stay in the log")
+	require.Equal(t, int64(6), offset, "the relay's offset is past every confirmed event")
+	rows, err := e.pool.Query(ctx, `SELECT position, (headers->>'ledger-user-id')::bigint, (headers->>'ledger-seq')::bigint FROM event_log ORDER BY position`)
+	require.NoError(t, err)
+	last, prev := map[int64]int64{}, int64(0)
+	for rows.Next() {
+		var pos, user, seq int64
+		require.NoError(t, rows.Scan(&pos, &user, &seq))
+		require.Equal(t, prev+1, pos, "positions are consecutive")
+		require.Equal(t, last[user]+1, seq, "user %d's events in seq order", user)
+		last[user], prev = seq, pos
+	}
+	require.NoError(t, rows.Err())
+	_, err = e.pool.Exec(ctx, `UPDATE event_log SET routing_key = 'x' WHERE position = 1`)
+	require.ErrorContains(t, err, "append-only")
+	_, err = e.pool.Exec(ctx, `DELETE FROM event_log WHERE position = 1`)
+	require.ErrorContains(t, err, "append-only")
 }
 
 // TestTwoRelays: of two relays on one database only one publishes; when it
@@ -347,12 +365,15 @@ func TestRelayQueueAndReturns(t *testing.T) {
 			DatabaseURL: url, AMQPURL: outboxtest.URL(), Exchange: e.exchange, Queue: c.queue,
 			PollInterval: 100 * time.Millisecond, Logger: testLogger(),
 		})
+		seq := outbox.NewSequencer(outbox.SequencerConfig{DatabaseURL: url, PollInterval: 100 * time.Millisecond, Logger: testLogger()})
 		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
+		done := make(chan error, 2)
 		go func() { done <- r.Run(ctx) }()
+		go func() { done <- seq.Run(ctx) }()
 		e.enqueue(t, 3, 1)
 		require.Eventually(t, func() bool { return pendingRows(t, pool) == 0 }, 20*time.Second, 20*time.Millisecond, c.name)
 		cancel()
+		require.NoError(t, <-done)
 		require.NoError(t, <-done)
 
 		conn, err := amqp.Dial(outboxtest.URL())

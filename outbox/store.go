@@ -11,8 +11,12 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// pendingRow is one outbox row waiting to be published.
-type pendingRow struct {
+// pendingRow is one event of the log waiting to be published.
+type pendingRow = LogEvent
+
+// LogEvent is one event of the log.
+type LogEvent struct {
+	// ID is the event's position in the log.
 	ID         int64
 	EventID    string
 	RoutingKey string
@@ -23,18 +27,30 @@ type pendingRow struct {
 	SourceID uuid.NullUUID
 }
 
-const outboxPending = `SELECT id, event_id::text, routing_key, headers::text, body::text, source_id, created_at
-FROM outbox WHERE published_at IS NULL AND NOT (id = ANY($2)) ORDER BY id LIMIT $1`
+const (
+	eventLogColumns = `SELECT position, event_id::text, routing_key, coalesce(headers::text, '{}'), body::text, source_id, created_at
+FROM event_log WHERE position > $2`
+	eventLogAfter       = eventLogColumns + ` ORDER BY position LIMIT $1`
+	eventLogAfterOfType = eventLogColumns + ` AND starts_with(routing_key, $3) ORDER BY position LIMIT $1`
+)
 
-// fetchPending reads up to limit unpublished rows in id order, leaving out
-// the rows with the ids in flight (published, not yet confirmed). Rows that
-// commit later with a smaller id are read by a later call: the query has no
-// cursor, so no row is ever skipped.
-func fetchPending(ctx context.Context, conn *pgx.Conn, limit int, inFlight []int64) ([]pendingRow, error) {
-	if inFlight == nil {
-		inFlight = []int64{}
+// fetchPending reads up to limit events of the log after the position
+// after, in position order. Positions become visible in increasing order
+// (see Sequencer), so paging by position skips nothing.
+func fetchPending(ctx context.Context, conn *pgx.Conn, limit int, after int64) ([]pendingRow, error) {
+	return ReadLog(ctx, conn, after, limit, "")
+}
+
+// ReadLog reads up to limit events of the log after the position after,
+// in position order, only those whose routing key starts with typePrefix
+// when it is not empty. Slim events have no Headers and Body: Expand
+// builds them.
+func ReadLog(ctx context.Context, q Querier, after int64, limit int, typePrefix string) ([]LogEvent, error) {
+	sql, args := eventLogAfter, []any{limit, after}
+	if typePrefix != "" {
+		sql, args = eventLogAfterOfType, append(args, typePrefix)
 	}
-	rows, err := conn.Query(ctx, outboxPending, limit, inFlight)
+	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("fetch pending events: %w", err)
 	}
@@ -92,40 +108,40 @@ func decodeHeaders(s string) (map[string]any, error) {
 }
 
 const (
-	outboxMarkPublished   = `UPDATE outbox SET published_at = now() WHERE id = ANY($1) AND published_at IS NULL`
-	outboxDeletePublished = `DELETE FROM outbox WHERE id = ANY($1)`
+	relayOffsetRead  = `SELECT position FROM relay_offset`
+	relayOffsetWrite = `UPDATE relay_offset SET position = $1 WHERE position < $1`
 )
 
-// markPublished records that the broker confirmed the rows with these ids:
-// it deletes them, or, when keep, marks them published (for the purge to
-// delete after the retention). A delete touches no index; an update of
-// published_at writes a new row version and its index entries.
-func markPublished(ctx context.Context, conn *pgx.Conn, ids []int64, keep bool) error {
-	sql := outboxDeletePublished
-	if keep {
-		sql = outboxMarkPublished
+// readOffset returns the position up to which the broker confirmed every
+// event.
+func readOffset(ctx context.Context, conn *pgx.Conn) (int64, error) {
+	var p int64
+	if err := conn.QueryRow(ctx, relayOffsetRead).Scan(&p); err != nil {
+		return 0, fmt.Errorf("read relay offset: %w", err)
 	}
-	if _, err := conn.Exec(ctx, sql, ids); err != nil {
+	return p, nil
+}
+
+// markPublished records that the broker confirmed every event up to
+// position: one row's update, however many events.
+func markPublished(ctx context.Context, conn *pgx.Conn, position int64) error {
+	if _, err := conn.Exec(ctx, relayOffsetWrite, position); err != nil {
 		return fmt.Errorf("mark events published: %w", err)
 	}
 	return nil
 }
 
-const outboxPurge = `DELETE FROM outbox WHERE id IN (
-    SELECT id FROM outbox WHERE published_at < now() - $1::interval ORDER BY id LIMIT $2)`
-
-// purgePublished deletes up to limit rows published longer than retention
-// ago and returns how many it deleted.
-func purgePublished(ctx context.Context, conn *pgx.Conn, retention time.Duration, limit int) (int64, error) {
-	tag, err := conn.Exec(ctx, outboxPurge, retention.String(), limit)
-	if err != nil {
-		return 0, fmt.Errorf("purge published events: %w", err)
-	}
-	return tag.RowsAffected(), nil
-}
-
-const outboxBacklog = `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
-FROM outbox WHERE published_at IS NULL`
+// outboxBacklog counts the events not yet confirmed: those still waiting
+// for a position, and those of the log after the relay's offset; the
+// oldest is the oldest of either.
+const outboxBacklog = `WITH o AS (SELECT position FROM relay_offset),
+unsequenced AS (SELECT count(*) AS n, min(created_at) AS oldest FROM outbox),
+unpublished AS (SELECT coalesce(max(position), (SELECT position FROM o)) - (SELECT position FROM o) AS n,
+    (SELECT created_at FROM event_log WHERE position = (SELECT position FROM o) + 1) AS oldest FROM event_log
+    WHERE position > (SELECT position FROM o))
+SELECT unsequenced.n + unpublished.n,
+    coalesce(extract(epoch FROM now() - least(unsequenced.oldest, unpublished.oldest)), 0)::float8
+FROM unsequenced, unpublished`
 
 // Backlog is the state of the unpublished rows.
 type Backlog struct {
@@ -157,8 +173,8 @@ type Expanded struct {
 // sources, in the order of refs, reading through q.
 type ExpandFunc func(ctx context.Context, q Querier, refs []SourceRef) ([]Expanded, error)
 
-// expand fills the headers and bodies of the slim rows among rows.
-func expand(ctx context.Context, q Querier, fn ExpandFunc, rows []pendingRow) error {
+// Expand fills the headers and bodies of the slim events among rows.
+func Expand(ctx context.Context, q Querier, fn ExpandFunc, rows []pendingRow) error {
 	var (
 		refs []SourceRef
 		at   []int

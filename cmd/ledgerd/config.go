@@ -37,11 +37,10 @@ type config struct {
 	AuditInterval time.Duration
 	DebugAddr     string
 
-	AMQPURL         string
-	RelayEnabled    bool
-	Exchange        string
-	RelayQueue      string
-	OutboxRetention time.Duration
+	AMQPURL      string
+	RelayEnabled bool
+	Exchange     string
+	RelayQueue   string
 }
 
 // Defaults of the contract.
@@ -92,16 +91,6 @@ func newFlagSet(name string, cfg *config, lookupEnv func(string) (string, bool),
 		}
 		return d
 	}
-	// envDurOrZero is envDur that also takes 0 (for "none").
-	envDurOrZero := func(key string, def time.Duration) time.Duration {
-		s := env(key, def.String())
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 {
-			errs = append(errs, fmt.Errorf("%s must be 0 or a positive duration such as 1h, got %q", key, s))
-			return def
-		}
-		return d
-	}
 	fs.StringVar(&cfg.DatabaseURL, "database-url", env("DATABASE_URL", defaultDatabaseURL), "PostgreSQL URL (DATABASE_URL)")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", env("HTTP_ADDR", defaultHTTPAddr), "HTTP listen address (HTTP_ADDR)")
 	fs.StringVar(&cfg.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
@@ -121,7 +110,6 @@ func newFlagSet(name string, cfg *config, lookupEnv func(string) (string, bool),
 		queue = defaultRelayQueue
 	}
 	fs.StringVar(&cfg.RelayQueue, "relay-queue", queue, "durable queue bound to the exchange with #; empty declares none (RELAY_QUEUE)")
-	fs.DurationVar(&cfg.OutboxRetention, "outbox-retention", envDurOrZero("OUTBOX_RETENTION", 0), "how long published events stay in the outbox table; 0 deletes each as soon as the broker confirms it (OUTBOX_RETENTION)")
 	rps, err := strconv.ParseFloat(env("RATE_LIMIT_RPS", "0"), 64)
 	if err != nil || rps < 0 {
 		errs = append(errs, fmt.Errorf("RATE_LIMIT_RPS must be a number ≥ 0, got %q", env("RATE_LIMIT_RPS", "0")))

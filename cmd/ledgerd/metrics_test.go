@@ -36,7 +36,7 @@ func servedLedger(t *testing.T) string {
 		DBMaxConns: 4, DBAcquireWait: 5 * time.Second, DBTxTimeout: 10 * time.Second,
 		ShutdownWait: 10 * time.Second, UserQueueLimit: 4096, MaxBatch: 512, MaxInflight: 4, IdempotencyRetention: 24 * time.Hour,
 		AMQPURL: outboxtest.URL(), RelayEnabled: true, Exchange: exchange, RelayQueue: "",
-		OutboxRetention: time.Hour, AuditEnabled: true, AuditInterval: 100 * time.Millisecond,
+		AuditEnabled: true, AuditInterval: 100 * time.Millisecond,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)

@@ -57,7 +57,13 @@ func runRelay(ctx context.Context, args []string, lookupEnv func(string) (string
 	go func() { _ = srv.Serve(ln) }()
 	logger.Info("relay serving /healthz, /readyz and /metrics", "addr", ln.Addr().String())
 
+	// A standalone relay also sequences (one sequencer leads among all
+	// processes), so that a relay alone publishes every event.
+	sequencer := outbox.NewSequencer(sequencerConfig(cfg, logger))
+	seqDone := make(chan struct{})
+	go func() { _ = sequencer.Run(ctx); close(seqDone) }()
 	err = relay.Run(ctx)
+	<-seqDone
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(sctx)

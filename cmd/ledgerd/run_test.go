@@ -51,7 +51,6 @@ func TestBadConfiguration(t *testing.T) {
 		"auth hash":    {"LEDGER_API_TOKENS": "writer:00"},
 		"rate limit":   {"RATE_LIMIT_RPS": "-1"},
 		"retention":    {"IDEMPOTENCY_RETENTION": "1h"},
-		"outbox keep":  {"OUTBOX_RETENTION": "-1h"},
 		"max inflight": {"MAX_INFLIGHT": "0"},
 	} {
 		t.Run(name, func(t *testing.T) {

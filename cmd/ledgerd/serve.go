@@ -79,13 +79,19 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 	} else {
 		logger.Info("relay disabled (RELAY_ENABLED=false): events wait in the outbox for a relay elsewhere")
 	}
-	notifier := outbox.NewNotifier(pool, relay, 0, logger)
+	// The sequencer runs in every process, relay or not: the event feed
+	// needs it whether or not this process publishes.
+	sequencer := outbox.NewSequencer(sequencerConfig(cfg, logger))
+	background.Go(func() { _ = sequencer.Run(bgCtx) })
+	notifier := outbox.NewNotifier(pool, sequencer, 0, logger)
 	background.Go(func() { notifier.Run(bgCtx) })
+	listener := outbox.NewListener(cfg.DatabaseURL, logger)
+	background.Go(func() { listener.Run(bgCtx) })
 
 	l := ledger.New(pool, ledger.Options{
 		AcquireTimeout: cfg.DBAcquireWait, TxTimeout: cfg.DBTxTimeout,
 		MaxBatch: cfg.MaxBatch, MaxInflight: cfg.MaxInflight, UserQueueLimit: cfg.UserQueueLimit,
-		OnCommit: notifier.Committed, Observer: m,
+		OnCommit: notifier.Committed, Observer: m, FeedChangedFunc: listener.Changed,
 	})
 	if cfg.AuditEnabled {
 		auditor := ledger.NewAuditor(l, ledger.AuditorConfig{Interval: cfg.AuditInterval, OnPass: m.AuditPass, Logger: logger})
@@ -121,11 +127,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      cfg.DBAcquireWait + cfg.DBTxTimeout + 15*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// A feed read may wait up to ledger.MaxFeedWait for events first.
+		WriteTimeout:   ledger.MaxFeedWait + cfg.DBAcquireWait + cfg.DBTxTimeout + 15*time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -252,10 +259,13 @@ func relayConfig(cfg config, logger *slog.Logger) outbox.RelayConfig {
 		AMQPURL:     cfg.AMQPURL,
 		Exchange:    cfg.Exchange,
 		Queue:       cfg.RelayQueue,
-		Retention:   cfg.OutboxRetention,
 		Logger:      logger,
 		ExpandFunc:  ledger.ExpandEvents,
 	}
+}
+
+func sequencerConfig(cfg config, logger *slog.Logger) outbox.SequencerConfig {
+	return outbox.SequencerConfig{DatabaseURL: cfg.DatabaseURL, Logger: logger}
 }
 
 // openPool opens the connection pool and checks the database answers.

@@ -1,0 +1,86 @@
+package ledger_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/migrations"
+	"github.com/ledgerd/ledgerd/migrations/dbtest"
+)
+
+// TestEventLogMigration: migration 10 gives a ledger with a history its
+// event log: every entry and hold change once, each user's in seq order,
+// those already published (gone from outbox) first and before the relay's
+// offset, those still waiting in outbox after it, with the ids they were
+// waiting with; outbox is left empty.
+func TestEventLogMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewURL(t)
+	m, err := migrations.New(url)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = m.Close() })
+	require.NoError(t, m.Down(1)) // as before migration 10: no event log
+
+	pool, err := pgxpool.New(ctx, url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	l := ledger.New(pool, ledger.Options{})
+	for id := int64(1); id <= 3; id++ {
+		_, err := l.CreateUser(ctx, ledger.NewUser{ID: id, Balance: 1000})
+		require.NoError(t, err)
+	}
+	for i := range 10 {
+		_, err := l.PostTransfer(ctx, ledger.TransferRequest{FromUserID: int64(1 + i%3), ToUserID: int64(1 + (i+1)%3), Amount: 7})
+		require.NoError(t, err)
+	}
+	h, err := l.PlaceHold(ctx, ledger.NewHold{UserID: 1, Amount: 3})
+	require.NoError(t, err)
+	_, err = l.CaptureHold(ctx, h.ID, 0, nil)
+	require.NoError(t, err)
+	// The relay of the time had published (and deleted) the older half.
+	var total, published int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&total))
+	tag, err := pool.Exec(ctx, `DELETE FROM outbox WHERE id <= (SELECT min(id) + count(*) / 2 FROM outbox)`)
+	require.NoError(t, err)
+	published = tag.RowsAffected()
+	type waiting struct{ eventID, sourceID string }
+	rows, err := pool.Query(ctx, `SELECT event_id::text, source_id::text FROM outbox ORDER BY id`)
+	require.NoError(t, err)
+	var pending []waiting
+	for rows.Next() {
+		var w waiting
+		require.NoError(t, rows.Scan(&w.eventID, &w.sourceID))
+		pending = append(pending, w)
+	}
+	require.NoError(t, rows.Err())
+
+	require.NoError(t, m.Up())
+	var logRows, offset, outboxRows, maxPos int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM event_log), (SELECT position FROM relay_offset),
+    (SELECT count(*) FROM outbox), (SELECT max(position) FROM event_log)`).Scan(&logRows, &offset, &outboxRows, &maxPos))
+	require.Equal(t, total, logRows, "every event once")
+	require.Equal(t, logRows, maxPos, "consecutive positions")
+	require.Equal(t, published, offset, "the published ones before the offset")
+	require.Zero(t, outboxRows)
+	after, err := pool.Query(ctx, `SELECT event_id::text, source_id::text FROM event_log WHERE position > $1 ORDER BY position`, offset)
+	require.NoError(t, err)
+	var got []waiting
+	for after.Next() {
+		var w waiting
+		require.NoError(t, after.Scan(&w.eventID, &w.sourceID))
+		got = append(got, w)
+	}
+	require.NoError(t, after.Err())
+	require.Equal(t, pending, got, "the waiting ones after it, in outbox order, with their ids")
+	// Each user's entry events in seq order.
+	var disordered int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM (
+    SELECT e.user_id, e.seq, lag(e.seq) OVER (PARTITION BY e.user_id ORDER BY l.position) AS prev
+    FROM event_log l JOIN entries e ON e.id = l.source_id) x WHERE prev IS NOT NULL AND seq <> prev + 1`).Scan(&disordered))
+	require.Zero(t, disordered)
+}
