@@ -163,10 +163,11 @@ OPEN_RATE=$(awk -v r="$(rps_of batched-hot-sustained)" 'BEGIN { r = int(r * 0.75
 wait_drained
 lt batched-hot-open http://127.0.0.1:3998 -scenario hot-sustained -rate "$OPEN_RATE/s" -duration "$DUR"
 wait_drained
-# The write cost per change over the spread run, the relay's share (its
-# deletes of the published rows) included: WAL bytes and table growth.
+# The write cost per change over the spread run, the sequencer's share
+# (the event log's rows, the outbox's deletes) and the relay's included:
+# WAL bytes and table growth.
 cost_probe() { $PSQL -d $DB -At -c "SELECT pg_current_wal_lsn() || ' ' || (SELECT count(*) FROM entries) || ' ' ||
-  (pg_total_relation_size('entries') + pg_total_relation_size('outbox'))"; }
+  (pg_total_relation_size('entries') + pg_total_relation_size('outbox') + pg_total_relation_size('event_log'))"; }
 read -r lsn0 e0 sz0 <<< "$(cost_probe)"
 lt batched-spread http://127.0.0.1:3998 -scenario spread -users "$SPREAD_USERS" -duration "$DUR" -n 100000000
 wait_drained
@@ -189,7 +190,9 @@ LEDGERD_PID=$!; PIDS+=($LEDGERD_PID)
 for _ in $(seq 100); do curl -sf http://127.0.0.1:3998/healthz >/dev/null && break; sleep 0.1; done
 lt drain-burst http://127.0.0.1:3998 -scenario spread -n "$DRAIN_N"
 stop_ledgerd
-pending=$($PSQL -d $DB -At -c "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+# Unpublished: waiting for a position, or in the event log past the relay's offset.
+unpublished() { $PSQL -d $DB -At -c "SELECT (SELECT count(*) FROM outbox) + (SELECT coalesce(max(position), 0) FROM event_log) - (SELECT position FROM relay_offset)"; }
+pending=$(unpublished)
 log "relay drain of $pending events"
 DATABASE_URL=$DBURL HTTP_ADDR=127.0.0.1:3993 AMQP_EXCHANGE=$EXCHANGE RELAY_QUEUE=$EXCHANGE.drain LOG_LEVEL=error \
   bin/ledgerd relay > "$OUT/relay.log" 2>&1 &
@@ -204,7 +207,7 @@ for _ in $(seq 6000); do
 done
 t1=$(date +%s.%N)
 kill "$RELAY_PID"; wait "$RELAY_PID" 2>/dev/null || true
-left=$($PSQL -d $DB -At -c "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+left=$(unpublished)
 rate=$(awk -v n="$pending" -v a="${t0:-$t1}" -v b="$t1" 'BEGIN { d = b - a; if (d <= 0) d = 0.001; printf "%.0f", n / d }')
 printf '{"scenario":"relay-drain","rps":%s,"requests":%s,"ok":%s,"details":{"left_pending":%s}}\n' \
   "$rate" "$pending" "$([ "$left" = 0 ] && echo true || echo false)" "$left" > "$OUT/relay-drain.json"

@@ -361,7 +361,8 @@ per entry, and a read pool apart from the write pool.
 **What bounds the relay: CPU, on two shared cores.** One channel, two
 windows of 256 in flight (the next is published while the previous one's
 confirms are awaited); per window the relay reads the rows, reads their
-entries to build the events, publishes, and deletes the confirmed rows.
+entries to build the events, publishes, and moves its offset past the
+confirmed ones (before the event log: deleted the confirmed outbox rows).
 Draining alone it publishes about 9,000 events/s while RabbitMQ takes about
 three quarters of a core for those persistent, confirmed messages (the raw
 ceiling runs the broker alone, with no database work beside it); folding a
@@ -419,10 +420,10 @@ func writeRelay(w io.Writer, c config, rs runs) {
 		}
 	}
 	if relay.found {
-		fmt.Fprintf(w, "\nA burst of %d writes over 100 users with the relay inside the serving process; the outbox drains right after the burst:\n\n```\n%s\n```\n", relay.Requests, detail(relay))
+		fmt.Fprintf(w, "\nA burst of %d writes over 100 users with the relay inside the serving process; the backlog drains right after the burst:\n\n```\n%s\n```\n", relay.Requests, detail(relay))
 	}
 	if drain.found && amqp.found {
-		fmt.Fprintf(w, "\nDrain: %d events written with the relay off, then one `ledgerd relay` started: %.0f events/s until the outbox was empty, against %.0f msg/s for the broker's raw publish ceiling (the same persistent messages, mandatory flag, windows of 256 confirms, one channel, `scripts/amqpceiling`): %s. One channel's confirm round trip bounds both; per-user order needs the windows in id order, so the next step past this is several channels partitioned by user.\n",
+		fmt.Fprintf(w, "\nDrain: %d events written with the relay off, then one `ledgerd relay` started: %.0f events/s until every event of the log was confirmed, against %.0f msg/s for the broker's raw publish ceiling (the same persistent messages, mandatory flag, windows of 256 confirms, one channel, `scripts/amqpceiling`): %s. One channel's confirm round trip bounds both; per-user order needs the windows in id order, so the next step past this is several channels partitioned by user.\n",
 			drain.Requests, drain.RPS, amqp.RPS, ratio(drain, amqp))
 	}
 }
@@ -468,17 +469,19 @@ func writeCost(w io.Writer, rs runs) {
 	fmt.Fprintf(w, `
 ## Write cost per change
 
-Over the group-commit spread run (%s changes), the relay's share included
-(it deletes each outbox row once the broker confirms it): %.0f bytes of WAL
-and %.0f bytes of table growth (entries and outbox, indexes included) per
-change. Before this round (main at edaa5fa, measured the same way on
-2026-11-30 with 1,000 users): 2,063 bytes of WAL and 1,633 bytes of table
-growth per change, because every change wrote its full CloudEvents body
-into the outbox, the relay rewrote that row to mark it published, and the
-purge deleted it a day later. Now a change writes its entry, a slim outbox
-row (the event id, the routing key, the entry's id: the relay builds the
-body from the entry), its user's new row version, and the outbox row's
-delete.
+Over the group-commit spread run (%s changes), with the sequencer's and
+the relay's writes (the event log, outbox deletes, the offset): %.0f bytes of WAL
+and %.0f bytes of table growth (entries, outbox and the event log, indexes
+included) per change. A change
+writes its entry, a slim outbox row (the event id, the routing key, the
+entry's id) and its user's new row version; the sequencer, off the write
+path, then writes the event's row of the event log (kept as long as the
+entries: it is the event feed) and deletes the outbox row; the relay moves
+its one-row offset once per confirmed window. Before the event log (main at
+1b31803, measured the same way): 1,411 bytes of WAL and 703 bytes of table
+growth per change, the outbox row deleted by the relay on confirm. Before
+the slim outbox (main at edaa5fa): 2,063 bytes of WAL and 1,633 of table
+growth.
 `, thousands(int(c.Requests)), num(c.Details["wal_bytes_per_change"]), num(c.Details["table_bytes_per_change"]))
 }
 
