@@ -145,7 +145,7 @@ func (l *Ledger) readFeed(ctx context.Context, f FeedFilter) (FeedPage, error) {
 // event: the entry's own, or the one the event log keeps for events
 // published before ids were the entries' (migration 000010).
 var userEvents = `SELECT ` + entryColumnsOf("e") + `, coalesce(l.event_id, e.id)
-FROM entries e LEFT JOIN event_log l ON l.source_id = e.id AND l.event_id <> l.source_id
+FROM entries e LEFT JOIN event_log l ON l.source_id = e.id AND l.event_id IS NOT NULL
 WHERE e.user_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`
 
 // UserEventPage is a page of one user's entry events.

@@ -12,7 +12,7 @@
 -- GET /api/events, reads the same rows.
 CREATE TABLE event_log (
     position    bigint      NOT NULL,
-    event_id    uuid        NOT NULL,
+    event_id    uuid,       -- null: the source's id (every event since this migration)
     routing_key text        NOT NULL,
     source_id   uuid,
     headers     jsonb,
@@ -20,7 +20,8 @@ CREATE TABLE event_log (
     created_at  timestamptz NOT NULL,
     CONSTRAINT event_log_pkey PRIMARY KEY (position),
     CONSTRAINT event_log_position_positive CHECK (position > 0),
-    CONSTRAINT event_log_body_or_source CHECK ((body IS NULL) <> (source_id IS NULL))
+    CONSTRAINT event_log_body_or_source CHECK ((body IS NULL) <> (source_id IS NULL)),
+    CONSTRAINT event_log_event_id CHECK (event_id IS NOT NULL OR source_id IS NOT NULL)
 );
 
 -- event_log is append-only, like entries.
@@ -70,7 +71,7 @@ CREATE TEMPORARY TABLE event_log_waiting ON COMMIT DROP AS
     FROM outbox WHERE published_at IS NULL;
 INSERT INTO event_log (position, event_id, routing_key, source_id, created_at)
 SELECT row_number() OVER (ORDER BY h.created_at, h.user_id, h.kind, h.seq, h.id),
-    coalesce(o.event_id, h.id), h.routing_key, h.id, h.created_at
+    nullif(o.event_id, h.id), h.routing_key, h.id, h.created_at
 FROM (
     SELECT e.id, 'ledger.entry.' || e.type AS routing_key, e.created_at, e.user_id, 0 AS kind, e.seq FROM entries e
     UNION ALL
@@ -81,11 +82,12 @@ WHERE NOT EXISTS (SELECT 1 FROM event_log_waiting w WHERE w.announces = h.id);
 INSERT INTO relay_offset (position) SELECT coalesce(max(position), 0) FROM event_log;
 INSERT INTO event_log (position, event_id, routing_key, source_id, headers, body, created_at)
 SELECT (SELECT position FROM relay_offset) + row_number() OVER (ORDER BY id),
-    event_id, routing_key, source_id, CASE WHEN body IS NOT NULL THEN headers END, body, created_at
+    CASE WHEN event_id IS DISTINCT FROM source_id THEN event_id END, routing_key, source_id,
+    CASE WHEN body IS NOT NULL THEN headers END, body, created_at
 FROM event_log_waiting;
 DELETE FROM outbox;
 
 -- GET /api/users/{id}/events reads a user's entries; an event's id is its
 -- entry's, but for the events published before this migration that
 -- outbox still knew: this index finds those, and costs new events nothing.
-CREATE INDEX event_log_older_ids_idx ON event_log (source_id) WHERE event_id <> source_id;
+CREATE INDEX event_log_older_ids_idx ON event_log (source_id) WHERE event_id IS NOT NULL AND source_id IS NOT NULL;

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -194,15 +193,18 @@ func (s *Sequencer) waitForWork(ctx context.Context, conn *pgx.Conn) error {
 	return nil
 }
 
-const (
-	outboxUnsequenced = `SELECT id, event_id, routing_key, headers::text, body::text, source_id, created_at
-FROM outbox ORDER BY id LIMIT $1`
-	eventLogAppend = `INSERT INTO event_log (position, event_id, routing_key, source_id, headers, body, created_at)
-SELECT $1::bigint + e.ord, e.event_id, e.routing_key, e.source_id, e.headers::jsonb, e.body::json, e.created_at
-FROM unnest($2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[])
-    WITH ORDINALITY AS e(event_id, routing_key, source_id, headers, body, created_at, ord)`
-	outboxSequenced = `DELETE FROM outbox WHERE id = ANY($1)`
-)
+// sequenceRun moves, in one statement, up to $2 outbox rows in id order
+// into the event log at the positions after $1. The event id is left null
+// when it is the source's (every event of the write path), a row's bytes
+// saved.
+const sequenceRun = `WITH moved AS (
+    DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $2)
+    RETURNING id, event_id, routing_key, source_id, headers, body, created_at)
+INSERT INTO event_log (position, event_id, routing_key, source_id, headers, body, created_at)
+SELECT $1::bigint + row_number() OVER (ORDER BY id),
+    CASE WHEN event_id IS DISTINCT FROM source_id THEN event_id END, routing_key, source_id,
+    CASE WHEN body IS NOT NULL THEN headers END, body, created_at
+FROM moved`
 
 // sequence moves up to limit outbox rows, in id order, into the event log
 // at the positions after *last, in one transaction that also notifies
@@ -217,57 +219,22 @@ func sequence(ctx context.Context, conn *pgx.Conn, last *int64, limit int) (int,
 		return 0, fmt.Errorf("begin sequencing: %w", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(tctx)) }()
-	rows, err := tx.Query(tctx, outboxUnsequenced, limit)
+	tag, err := tx.Exec(tctx, sequenceRun, *last, limit)
 	if err != nil {
-		return 0, fmt.Errorf("read outbox: %w", err)
+		return 0, fmt.Errorf("append to the event log: %w", err)
 	}
-	type row struct {
-		id                      int64
-		eventID, key            string
-		headers, body, sourceID *string
-		at                      time.Time
-	}
-	var rs []row
-	for rows.Next() {
-		var r row
-		var source uuid.NullUUID
-		if err := rows.Scan(&r.id, &r.eventID, &r.key, &r.headers, &r.body, &source, &r.at); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("read outbox: %w", err)
-		}
-		if source.Valid { // a slim row: built from its source, no headers
-			id := source.UUID.String()
-			r.sourceID, r.headers = &id, nil
-		}
-		rs = append(rs, r)
-	}
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("read outbox: %w", err)
-	}
-	if len(rs) == 0 {
+	n := int(tag.RowsAffected())
+	if n == 0 {
 		return 0, nil
 	}
-	var (
-		ids                      = make([]int64, len(rs))
-		events, keys             = make([]string, len(rs)), make([]string, len(rs))
-		sources, headers, bodies = make([]*string, len(rs)), make([]*string, len(rs)), make([]*string, len(rs))
-		times                    = make([]time.Time, len(rs))
-	)
-	for i, r := range rs {
-		ids[i], events[i], keys[i], sources[i], headers[i], bodies[i], times[i] = r.id, r.eventID, r.key, r.sourceID, r.headers, r.body, r.at
-	}
-	b := &pgx.Batch{}
-	b.Queue(eventLogAppend, *last, events, keys, sources, headers, bodies, times)
-	b.Queue(outboxSequenced, ids)
-	b.Queue(`SELECT pg_notify($1, '')`, FeedChannel)
-	if err := tx.SendBatch(tctx, b).Close(); err != nil {
-		return 0, fmt.Errorf("append to the event log: %w", err)
+	if _, err := tx.Exec(tctx, `SELECT pg_notify($1, '')`, FeedChannel); err != nil {
+		return 0, fmt.Errorf("notify the feed: %w", err)
 	}
 	if err := tx.Commit(tctx); err != nil {
 		return 0, fmt.Errorf("commit sequencing: %w", err)
 	}
-	*last += int64(len(rs))
-	return len(rs), nil
+	*last += int64(n)
+	return n, nil
 }
 
 // connect opens a dedicated connection named name.

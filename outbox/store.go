@@ -28,7 +28,7 @@ type LogEvent struct {
 }
 
 const (
-	eventLogColumns = `SELECT position, event_id::text, routing_key, coalesce(headers::text, '{}'), body::text, source_id, created_at
+	eventLogColumns = `SELECT position, coalesce(event_id, source_id)::text, routing_key, coalesce(headers::text, '{}'), body::text, source_id, created_at
 FROM event_log WHERE position > $2`
 	eventLogAfter       = eventLogColumns + ` ORDER BY position LIMIT $1`
 	eventLogAfterOfType = eventLogColumns + ` AND starts_with(routing_key, $3) ORDER BY position LIMIT $1`
