@@ -37,7 +37,7 @@ type SequencerConfig struct {
 	LockRetry time.Duration
 	// Gather is how long the sequencer lets commits gather after a wake-up
 	// before it runs, so that one run (one transaction and its WAL flush)
-	// takes the events of many write transactions. Default 5ms; negative
+	// takes the events of many write transactions. Default 20ms; negative
 	// is none.
 	Gather time.Duration
 	// MaxBackoff caps the wait between reconnection attempts. Default 10s.
@@ -74,7 +74,7 @@ func NewSequencer(cfg SequencerConfig) *Sequencer {
 		cfg.MaxBackoff = 10 * time.Second
 	}
 	if cfg.Gather == 0 {
-		cfg.Gather = 5 * time.Millisecond
+		cfg.Gather = 20 * time.Millisecond
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
