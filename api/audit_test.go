@@ -155,6 +155,8 @@ func TestAuth(t *testing.T) {
 		{http.MethodPost, "/api/batches", `{"changes": [{"userId": 1, "amount": 1}, {"userId": 2, "amount": 1}]}`, true, 0},
 		{http.MethodPost, "/api/reversals", `{"transactionId": "` + reversible.ID + `"}`, true, 0},
 		{http.MethodGet, "/api/users/1/transactions?order=asc&afterSeq=1&minAmount=-5&maxAmount=5", "", false, 0},
+		{http.MethodGet, "/api/events?limit=10", "", false, 0},
+		{http.MethodGet, "/api/users/1/events?afterSeq=0", "", false, 0},
 	}
 	for _, rt := range routes {
 		var body any

@@ -259,7 +259,8 @@ func readFeedPrefix(t *testing.T, s *testServer, prefix string) []feedEvent {
 }
 
 // TestFeedLongPoll: a waiting read returns as soon as an event commits,
-// long before its wait ends; a wait with no writes returns empty when it
+// long before its wait ends (the latency is logged, not asserted: this
+// machine is shared); a 30 s wait with no writes returns empty when it
 // ends, with the same cursor.
 func TestFeedLongPoll(t *testing.T) {
 	t.Parallel()
@@ -292,9 +293,11 @@ func TestFeedLongPoll(t *testing.T) {
 	t.Logf("a waiting read returned %s after the commit", a.at.Sub(committed))
 
 	start = time.Now()
-	p, _ = s.feed(t, true, "wait=2&after="+url.QueryEscape(*a.page.Pagination.NextCursor))
+	p, _ = s.feed(t, true, "wait=30s&after="+url.QueryEscape(*a.page.Pagination.NextCursor))
 	require.Empty(t, p.Data)
-	require.GreaterOrEqual(t, time.Since(start), 2*time.Second, "an empty wait lasts its time")
+	waited := time.Since(start)
+	require.GreaterOrEqual(t, waited, 30*time.Second, "an empty wait lasts its time")
+	t.Logf("a 30 s wait with no writes returned empty after %s", waited)
 	require.Equal(t, *a.page.Pagination.NextCursor, *p.Pagination.NextCursor, "an empty page keeps the cursor")
 }
 
