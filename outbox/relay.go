@@ -377,15 +377,21 @@ func (r *Relay) settle(ctx context.Context, conn *pgx.Conn, f *flight, offset *i
 // waitForWork waits for a notification, a poke, the broker session's end or
 // PollInterval, whichever comes first.
 func (r *Relay) waitForWork(ctx context.Context, conn *pgx.Conn, sess *session) error {
-	wctx, cancel := context.WithTimeout(ctx, r.cfg.PollInterval)
+	return waitWake(ctx, conn, r.cfg.PollInterval, r.poke, sess.done)
+}
+
+// waitWake waits on conn for a notification, for a value or the close of
+// either channel (a nil one never fires), or for d, whichever comes first.
+func waitWake[A, B any](ctx context.Context, conn *pgx.Conn, d time.Duration, a <-chan A, b <-chan B) error {
+	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
 		select {
-		case <-r.poke:
+		case <-a:
 			cancel()
-		case <-sess.done:
+		case <-b:
 			cancel()
 		case <-stop:
 		}

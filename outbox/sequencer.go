@@ -175,22 +175,7 @@ func (s *Sequencer) lead(ctx context.Context, conn *pgx.Conn) error {
 
 // waitForWork waits for a notification, a poke or PollInterval.
 func (s *Sequencer) waitForWork(ctx context.Context, conn *pgx.Conn) error {
-	wctx, cancel := context.WithTimeout(ctx, s.cfg.PollInterval)
-	defer cancel()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		select {
-		case <-s.poke:
-			cancel()
-		case <-stop:
-		}
-	}()
-	_, err := conn.WaitForNotification(wctx)
-	if err != nil && wctx.Err() == nil {
-		return fmt.Errorf("wait for notification: %w", err)
-	}
-	return nil
+	return waitWake[struct{}, struct{}](ctx, conn, s.cfg.PollInterval, s.poke, nil)
 }
 
 // sequenceRun moves, in one statement, up to $2 outbox rows in id order
