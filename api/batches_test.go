@@ -107,14 +107,17 @@ func TestReversalsOverHTTP(t *testing.T) {
 		mu       sync.Mutex
 		statuses = map[int]int{}
 		body     []byte
+		answers  = map[string][]byte{} // by key
 	)
 	for i := range 50 {
 		wg.Go(func() {
+			key := fmt.Sprintf("rev-%d", i)
 			r := s.send(t, i%10 == 0, http.MethodPost, "/api/reversals", fmt.Sprintf(`{"transactionId": %q, "description": "sent in error"}`, txID),
-				"Idempotency-Key", fmt.Sprintf("rev-%d", i))
+				"Idempotency-Key", key)
 			mu.Lock()
 			defer mu.Unlock()
 			statuses[r.Status]++
+			answers[key] = r.Body
 			if r.Status == http.StatusCreated {
 				body = r.Body
 			}
@@ -122,6 +125,13 @@ func TestReversalsOverHTTP(t *testing.T) {
 	}
 	wg.Wait()
 	require.Equal(t, map[int]int{http.StatusCreated: 1, http.StatusConflict: 49}, statuses)
+	// A retry with a key gets that key's decided answer again, the 201 and
+	// the 409s alike, and writes nothing.
+	for _, key := range []string{"rev-0", "rev-17", "rev-49"} {
+		again := s.do(t, http.MethodPost, "/api/reversals", fmt.Sprintf(`{"transactionId": %q, "description": "sent in error"}`, txID), "Idempotency-Key", key)
+		require.Equal(t, string(answers[key]), string(again.Body), key)
+		require.Equal(t, "true", again.Header.Get("Idempotent-Replayed"), key)
+	}
 	var rev struct {
 		Data struct {
 			ID            string

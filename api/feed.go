@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,29 +17,6 @@ var feedParams = []string{"after", "limit", "wait", "type"}
 
 // userFeedParams are the query parameters of GET /users/{id}/events.
 var userFeedParams = []string{"afterSeq", "limit"}
-
-// onlyParams refuses a query parameter that is not one of names.
-func onlyParams(q map[string][]string, names []string) error {
-	for name := range q {
-		if !slices.Contains(names, name) {
-			return badParam(truncate(name, 40), "unknown query parameter %q; the parameters are %s", truncate(name, 40), strings.Join(names, ", "))
-		}
-	}
-	return nil
-}
-
-// parseLimit reads limit, def when absent.
-func parseLimit(q map[string][]string, def, maxLimit int) (int, error) {
-	s, ok := q["limit"]
-	if !ok {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s[0])
-	if err != nil || n < 1 || n > maxLimit {
-		return 0, badParam("limit", "limit must be an integer between 1 and %d", maxLimit)
-	}
-	return n, nil
-}
 
 // parseWait reads wait: whole seconds (10) or a duration (10s, 500ms),
 // 0 to 30 seconds.

@@ -195,13 +195,9 @@ func handleListHolds(l *ledger.Ledger) http.HandlerFunc {
 			return
 		}
 		f := ledger.HoldFilter{UserID: id, Status: ledger.HoldStatus(q.Get("status")), Limit: DefaultPageSize}
-		if s, ok := q["limit"]; ok {
-			n, err := strconv.Atoi(s[0])
-			if err != nil || n < 1 || n > ledger.MaxPageSize {
-				writeError(w, r, badRequest("limit must be an integer between 1 and %d", ledger.MaxPageSize))
-				return
-			}
-			f.Limit = n
+		if f.Limit, err = parseLimit(q, DefaultPageSize, ledger.MaxPageSize); err != nil {
+			writeError(w, r, err)
+			return
 		}
 		if _, ok := q["cursor"]; ok {
 			before, ok := decodeHoldCursor(q.Get("cursor"))

@@ -4,6 +4,9 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -51,4 +54,27 @@ func parseInstantValue(name, s string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, badParam(name, "%s must be an RFC 3339 instant such as 2025-04-01T12:00:00Z", name)
+}
+
+// onlyParams refuses a query parameter that is not one of names.
+func onlyParams(q map[string][]string, names []string) error {
+	for name := range q {
+		if !slices.Contains(names, name) {
+			return badParam(truncate(name, 40), "unknown query parameter %q; the parameters are %s", truncate(name, 40), strings.Join(names, ", "))
+		}
+	}
+	return nil
+}
+
+// parseLimit reads limit, def when absent.
+func parseLimit(q map[string][]string, def, maxLimit int) (int, error) {
+	s, ok := q["limit"]
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s[0])
+	if err != nil || n < 1 || n > maxLimit {
+		return 0, badParam("limit", "limit must be an integer between 1 and %d", maxLimit)
+	}
+	return n, nil
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -82,10 +81,8 @@ func parseEntryFilter(r *http.Request) (ledger.EntryFilter, error) {
 	if err != nil {
 		return f, err
 	}
-	for name := range q {
-		if !slices.Contains(entryFilterParams, name) {
-			return f, badParam(truncate(name, 40), "unknown query parameter %q; the parameters are %s", truncate(name, 40), strings.Join(entryFilterParams, ", "))
-		}
+	if err := onlyParams(q, entryFilterParams); err != nil {
+		return f, err
 	}
 	if err := parsePaging(q, &f); err != nil {
 		return f, err
@@ -95,12 +92,9 @@ func parseEntryFilter(r *http.Request) (ledger.EntryFilter, error) {
 
 // parsePaging reads limit, order, cursor and afterSeq into f.
 func parsePaging(q url.Values, f *ledger.EntryFilter) error {
-	if s, ok := q["limit"]; ok {
-		n, err := strconv.Atoi(s[0])
-		if err != nil || n < 1 || n > ledger.MaxPageSize {
-			return badParam("limit", "limit must be an integer between 1 and %d", ledger.MaxPageSize)
-		}
-		f.Limit = n
+	var err error
+	if f.Limit, err = parseLimit(q, DefaultPageSize, ledger.MaxPageSize); err != nil {
+		return err
 	}
 	if s, ok := q["order"]; ok {
 		switch o := ledger.Order(s[0]); o {

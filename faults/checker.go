@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ledgerd/ledgerd/ledger"
+	"github.com/ledgerd/ledgerd/outbox"
 	"github.com/ledgerd/ledgerd/outbox/outboxtest"
 )
 
@@ -240,7 +241,11 @@ WHERE (u.seq, u.balance) IS DISTINCT FROM (coalesce(e.seq, 0), coalesce(e.balanc
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		var pending int64
-		_ = pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE published_at IS NULL`).Scan(&pending)
+		if b, err := outbox.ReadBacklog(ctx, pool); err == nil {
+			pending = b.Pending
+		} else {
+			pending = -1
+		}
 		if pending == 0 || time.Now().After(deadline) {
 			if pending != 0 {
 				r.anomaly("%d events still pending after 3 minutes", pending)

@@ -55,9 +55,7 @@ func TestPostBatch(t *testing.T) {
 	require.Equal(t, int64(3000), count(t, pool, `SELECT sum(balance) FROM users`))
 	require.Equal(t, int64(3), count(t, pool, `SELECT count(*) FROM outbox WHERE routing_key LIKE 'ledger.entry.%' AND source_id = ANY($1)`,
 		[]uuid.UUID{b.Entries[0].ID, b.Entries[1].ID, b.Entries[2].ID}))
-	sum, err := l.VerifyAll(ctx, nil)
-	require.NoError(t, err)
-	require.Zero(t, sum.FailedCount)
+	requireAllVerify(t, l)
 }
 
 // TestBatchRefusals: a refused batch writes nothing, and names its first
@@ -238,9 +236,7 @@ func TestBatchesUnderConcurrency(t *testing.T) {
 	for _, id := range okBatches {
 		require.Equal(t, int64(0), count(t, pool, `SELECT coalesce(sum(amount), 0) FROM entries WHERE transaction_id = $1`, id), "a batch's changes sum to 0")
 	}
-	sum, err := l.VerifyAll(ctx, nil)
-	require.NoError(t, err)
-	require.Zero(t, sum.FailedCount)
+	requireAllVerify(t, l)
 	t.Logf("%d batches committed, %d refused, %d withdrawn", len(okBatches), len(refBatches), withdrawn)
 }
 

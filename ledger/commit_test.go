@@ -207,9 +207,7 @@ func TestGroupCommitAcrossUsers(t *testing.T) {
 	}
 	require.Equal(t, int64(1), count(t, pool, `SELECT count(DISTINCT created_at) FROM entries WHERE user_id > 1 AND seq > 1`),
 		"the waiting requests of users 2, 3 and 4 went in one transaction")
-	sum, err := l.VerifyAll(ctx, nil)
-	require.NoError(t, err)
-	require.Zero(t, sum.FailedCount)
+	requireAllVerify(t, l)
 }
 
 // TestUserQueueLimit: past the limit of waiting changes, PostEntry fails at

@@ -104,9 +104,7 @@ func TestHoldsUnderConcurrency(t *testing.T) {
 	require.Equal(t, money.Cents(5000_00-capturedSum.Load()), u.Balance)
 	require.Equal(t, captures.Load(), count(t, pool, `SELECT count(*) FROM entries WHERE hold_id IS NOT NULL`))
 	require.Equal(t, int64(1000), count(t, pool, `SELECT count(*) FROM hold_changes`), "placed and ended, each once")
-	sum, err := l.VerifyAll(ctx, nil)
-	require.NoError(t, err)
-	require.Zero(t, sum.FailedCount)
+	requireAllVerify(t, l)
 }
 
 // TestHoldCapture: a partial capture withdraws what it captures, with the

@@ -157,9 +157,7 @@ func TestGroupCommitKeysProperty(t *testing.T) {
 	require.Positive(t, conflicts, "keys were reused for other requests")
 	require.Positive(t, refused, "some withdrawals were refused near zero")
 
-	sum, err := l.VerifyAll(ctx, nil)
-	require.NoError(t, err)
-	require.Zero(t, sum.FailedCount)
+	requireAllVerify(t, l)
 	var total, deposits int64
 	require.NoError(t, pool.QueryRow(ctx, `SELECT sum(balance) FROM users`).Scan(&total))
 	require.NoError(t, pool.QueryRow(ctx, `SELECT coalesce(sum(amount), 0) FROM entries WHERE type IN ('deposit', 'withdrawal')`).Scan(&deposits))

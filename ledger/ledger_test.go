@@ -155,6 +155,14 @@ func TestAssignedIDsSkipChosenOnes(t *testing.T) {
 	require.Equal(t, int64(3), u.ID)
 }
 
+// requireAllVerify runs the whole ledger's verification: every user passes.
+func requireAllVerify(t *testing.T, l *ledger.Ledger) {
+	t.Helper()
+	sum, err := l.VerifyAll(context.Background(), nil)
+	require.NoError(t, err)
+	require.Zero(t, sum.FailedCount, "%+v", sum.Failed)
+}
+
 func requirePgConstraint(t *testing.T, err error, name string) {
 	t.Helper()
 	var pgErr *pgconn.PgError
