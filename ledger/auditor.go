@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,8 +39,8 @@ type AuditorConfig struct {
 
 // Auditor re-verifies, continuously and at bounded cost, the entries added
 // since its last pass, with the checks of VerifyUser: seq without gap,
-// running sums, the hash chain (continued from a checkpoint kept in the
-// audit_checkpoints table) and the projection. With the budget a pass has
+// running sums, the hash chain (continued from a progress mark kept in the
+// audit_progress table) and the projection. With the budget a pass has
 // left, it also sweeps a few users in id order from their first entry, so
 // that over time old entries are re-verified too (and a rewritten old entry
 // is found even if its user never changes again). A violation is logged
@@ -135,7 +136,7 @@ func (a *Auditor) pass(ctx context.Context) (AuditPass, error) {
 			break
 		}
 		// A failing user is checked again from its first entry: an
-		// incremental check from its checkpoint would pass over the entry
+		// incremental check from its progress mark would pass over the entry
 		// at fault and clear it.
 		a.mu.Lock()
 		_, failing := a.failing[id]
@@ -233,9 +234,9 @@ func (a *Auditor) record(v Verification) {
 	a.failing[v.UserID] = v
 }
 
-// auditBehind lists users whose projection is ahead of their checkpoint;
+// auditBehind lists users whose projection is ahead of their progress mark;
 // the first pass uses it, once, over all users.
-const auditBehind = `SELECT u.id FROM users u LEFT JOIN audit_checkpoints c ON c.user_id = u.id
+const auditBehind = `SELECT u.id FROM users u LEFT JOIN audit_progress c ON c.user_id = u.id
 WHERE u.seq > coalesce(c.seq, 0) ORDER BY u.id LIMIT $1`
 
 // auditChanged lists users with entries whose id (a UUIDv7, ordered by its
@@ -346,8 +347,6 @@ func (a *Auditor) candidates(ctx context.Context) ([]int64, error) {
 }
 
 // uuidAt is the smallest UUIDv7 of instant t.
-func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
-
 func uuidAt(t time.Time) uuid.UUID {
 	var u uuid.UUID
 	ms := uint64(t.UnixMilli()) //nolint:gosec // instants after 1970
@@ -358,49 +357,45 @@ func uuidAt(t time.Time) uuid.UUID {
 }
 
 const (
-	checkpointFind = `SELECT seq, hash, balance FROM audit_checkpoints WHERE user_id = $1`
+	progressFind = `SELECT seq, hash, balance FROM audit_progress WHERE user_id = $1`
 	entriesAfter   = `SELECT ` + entryColumns + ` FROM entries WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`
-	checkpointSave = `INSERT INTO audit_checkpoints (user_id, seq, hash, balance, checked_at)
+	progressSave = `INSERT INTO audit_progress (user_id, seq, hash, balance, checked_at)
 VALUES ($1, $2, $3, $4, now())
 ON CONFLICT (user_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,
     balance = excluded.balance, checked_at = excluded.checked_at
-WHERE audit_checkpoints.seq < excluded.seq`
+WHERE audit_progress.seq < excluded.seq`
 )
 
-// checkUser verifies user id's entries after its checkpoint (from the
+// checkUser verifies user id's entries after its progress mark (from the
 // first entry when full), reading at most budget entries, in one snapshot,
-// and advances the checkpoint when they verify. A full check that reaches
-// the checkpoint must also arrive at the checkpoint's hash. It returns the
+// and advances the mark when they verify. A full check that reaches
+// the mark must also arrive at the mark's hash. It returns the
 // verification and the entries read.
 func (a *Auditor) checkUser(ctx context.Context, id int64, budget int, full bool) (Verification, int64, error) {
 	v := Verification{UserID: id}
 	var read int64
-	err := a.l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
-		tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-		if err != nil {
-			return err
-		}
-		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	var save *chainCheck
+	err := a.l.readSnapshot(ctx, a.l.opts.TxTimeout, func(ctx context.Context, tx pgx.Tx) error {
 		u, err := projection.FindUser(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		c := chainCheck{chainOK: true}
 		var (
-			cpSeq     int64
-			cpHash    []byte
-			cpBalance int64
+			markSeq     int64
+			markHash    []byte
+			markBalance int64
 		)
-		err = tx.QueryRow(ctx, checkpointFind, id).Scan(&cpSeq, &cpHash, &cpBalance)
+		err = tx.QueryRow(ctx, progressFind, id).Scan(&markSeq, &markHash, &markBalance)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
-			cpSeq = 0
+			markSeq = 0
 		case err != nil:
 			return err
 		case !full:
-			c.n = cpSeq
-			copy(c.prevHash[:], cpHash)
-			c.balance = money.Cents(cpBalance)
+			c.n = markSeq
+			copy(c.prevHash[:], markHash)
+			c.balance = money.Cents(markBalance)
 		}
 		from := c.n
 		rows, err := tx.Query(ctx, entriesAfter, id, from, budget)
@@ -413,7 +408,7 @@ func (a *Auditor) checkUser(ctx context.Context, id int64, budget int, full bool
 		}
 		for _, e := range entries {
 			c.add(e)
-			if full && e.Seq == cpSeq && (!bytesEqual(e.Hash[:], cpHash) || int64(e.BalanceAfter) != cpBalance) {
+			if full && e.Seq == markSeq && (!bytes.Equal(e.Hash[:], markHash) || int64(e.BalanceAfter) != markBalance) {
 				// The chain recomputes but ends elsewhere than it did when
 				// checked: rewritten wholesale since.
 				c.chainOK = false
@@ -429,15 +424,17 @@ func (a *Auditor) checkUser(ctx context.Context, id int64, budget int, full bool
 		// of the ledger was (a projection ahead of its ledger fails too).
 		complete := c.n >= u.Seq || len(entries) < budget
 		v.OK = c.firstBad == 0 && c.chainOK && (!complete || (u.Balance == c.balance && u.Seq == c.n))
-		if err := tx.Rollback(ctx); err != nil {
-			return err
-		}
 		if v.OK && c.n > from {
-			_, err := conn.Exec(ctx, checkpointSave, id, c.n, c.prevHash[:], int64(c.balance))
-			return err
+			save = &c
 		}
 		return nil
 	})
+	if err == nil && save != nil {
+		err = a.l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+			_, err := conn.Exec(ctx, progressSave, id, save.n, save.prevHash[:], int64(save.balance))
+			return err
+		})
+	}
 	if err != nil {
 		return v, read, fmt.Errorf("audit user %d: %w", id, err)
 	}

@@ -39,13 +39,13 @@ func TestAuditor(t *testing.T) {
 	p := pass()
 	require.Empty(t, p.Failing)
 	require.GreaterOrEqual(t, p.Users, int64(3))
-	require.Equal(t, int64(3), count(t, pool, `SELECT count(*) FROM audit_checkpoints WHERE seq = 6`))
+	require.Equal(t, int64(3), count(t, pool, `SELECT count(*) FROM audit_progress WHERE seq = 6`))
 
 	// A new entry is checked from the checkpoint: only what changed.
 	_, err := l.PostEntry(ctx, ledger.Change{UserID: 2, Amount: 5})
 	require.NoError(t, err)
 	require.Empty(t, pass().Failing)
-	require.Equal(t, int64(7), count(t, pool, `SELECT seq FROM audit_checkpoints WHERE user_id = 2`))
+	require.Equal(t, int64(7), count(t, pool, `SELECT seq FROM audit_progress WHERE user_id = 2`))
 
 	// A rewritten new entry is found at once.
 	_, err = l.PostEntry(ctx, ledger.Change{UserID: 3, Amount: 5})

@@ -88,6 +88,25 @@ func (l *Ledger) withConnFor(ctx context.Context, timeout time.Duration, fn func
 	return classify(ctx, fn(ctx, conn))
 }
 
+// readSnapshot runs fn in one read-only, repeatable-read transaction on
+// a pooled connection, within timeout: every read fn makes sees the same
+// committed state of the ledger, while writers go on unblocked (MVCC).
+// Verification, the auditor, statements and checkpoints read through it.
+func (l *Ledger) readSnapshot(ctx context.Context, timeout time.Duration, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return l.withConnFor(ctx, timeout, func(ctx context.Context, conn *pgxpool.Conn) error {
+		tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return fmt.Errorf("begin snapshot: %w", err)
+		}
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = tx.Rollback(rctx)
+		}()
+		return fn(ctx, tx)
+	})
+}
+
 // retryable reports a serialization failure, a deadlock, or a user id
 // taken by a transaction that committed after this one read the id as
 // free (another process creating the same user): run again, the

@@ -137,7 +137,7 @@ func run(ctx context.Context, o options) error {
 	if o.audit {
 		// One pass with the server's defaults; its checkpoints are
 		// cleared first, so that it is a first pass over the history.
-		if _, err := pool.Exec(ctx, `DELETE FROM audit_checkpoints`); err != nil {
+		if _, err := pool.Exec(ctx, `DELETE FROM audit_progress`); err != nil {
 			return err
 		}
 		a := ledger.NewAuditor(l, ledger.AuditorConfig{})
