@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,6 +50,16 @@ func (h Hash) String() string { return hex.EncodeToString(h[:]) }
 
 // MarshalText writes the lowercase hex form.
 func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText reads the lowercase hex form.
+func (h *Hash) UnmarshalText(b []byte) error {
+	v, err := ParseHash(string(b))
+	if err != nil {
+		return err
+	}
+	*h = v
+	return nil
+}
 
 // Entry is one ledger entry: a change of one user's balance.
 type Entry struct {
@@ -236,4 +247,68 @@ func nullable(s string) *string {
 		return nil
 	}
 	return &s
+}
+
+// UnmarshalJSON reads an entry as MarshalJSON writes it, exactly (amounts
+// as decimal text, instants to the microsecond). Version is left 0: the
+// JSON form does not say which canonical encoding the hash covers (see
+// VerifyEntryHash).
+func (e *Entry) UnmarshalJSON(b []byte) error {
+	var j entryJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return fmt.Errorf("decode entry: %w", err)
+	}
+	created, err := time.Parse(time.RFC3339Nano, j.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("decode entry: createdAt: %w", err)
+	}
+	*e = Entry{
+		ID: j.ID, UserID: j.UserID, Seq: j.Seq, Type: j.Type, Amount: j.Amount, BalanceAfter: j.BalanceAfter,
+		Description: deref(j.Description), Reference: deref(j.Reference), IdempotencyKey: deref(j.IdempotencyKey),
+		CreatedAt:  created,
+		TransferID: toNullUUID(j.TransferID), TransactionID: toNullUUID(j.TransactionID),
+		HoldID: toNullUUID(j.HoldID), ReversalOf: toNullUUID(j.ReversalOf),
+		Hash: j.Hash, PrevHash: j.PrevHash,
+	}
+	return nil
+}
+
+func toNullUUID(id *uuid.UUID) uuid.NullUUID {
+	if id == nil {
+		return uuid.NullUUID{}
+	}
+	return uuid.NullUUID{UUID: *id, Valid: true}
+}
+
+// ParseHash reads a hash in its lowercase hex form.
+func ParseHash(s string) (Hash, error) {
+	var h Hash
+	if len(s) != 2*len(h) || strings.ToLower(s) != s {
+		return h, fmt.Errorf("%q is not 64 lowercase hex digits", s)
+	}
+	if _, err := hex.Decode(h[:], []byte(s)); err != nil {
+		return h, fmt.Errorf("%q is not 64 lowercase hex digits", s)
+	}
+	return h, nil
+}
+
+// VerifyEntryHash reports whether e's hash recomputes from e.PrevHash and
+// its canonical encoding, in the version e.Version names or, when it is 0
+// (an entry read from JSON), in either: a version-1 entry's hash does not
+// cover its transaction id, which must then be the one TransactionOf
+// derives.
+func VerifyEntryHash(e Entry) bool {
+	if e.Version != 0 {
+		return e.ComputeHash() == e.Hash
+	}
+	v2 := e
+	v2.Version = 2
+	if v2.ComputeHash() == e.Hash {
+		return true
+	}
+	v1 := e
+	v1.Version = 1
+	v1.TransactionID = uuid.NullUUID{}
+	return !e.HoldID.Valid && !e.ReversalOf.Valid && e.TransactionID.Valid &&
+		e.TransactionID.UUID == TransactionOf(v1) && v1.ComputeHash() == e.Hash
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ledgerd/ledgerd/money"
 	"github.com/ledgerd/ledgerd/projection"
+	"github.com/ledgerd/ledgerd/signing"
 )
 
 // Limits on the text fields of a change.
@@ -23,6 +24,12 @@ const (
 
 // Options tune a Ledger. Zero values take the defaults.
 type Options struct {
+	// Signer, when set, signs statements and checkpoints; without it they
+	// are unsigned.
+	Signer *signing.Signer
+	// CheckpointTimeout bounds the building of one checkpoint, which reads
+	// every user's head in one snapshot. Default 1h.
+	CheckpointTimeout time.Duration
 	// AcquireTimeout bounds the wait for a pooled connection; past it the
 	// call fails with ErrUnavailable. Default 5s.
 	AcquireTimeout time.Duration
@@ -99,6 +106,9 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 	}
 	if opts.TxTimeout <= 0 {
 		opts.TxTimeout = 10 * time.Second
+	}
+	if opts.CheckpointTimeout <= 0 {
+		opts.CheckpointTimeout = time.Hour
 	}
 	if opts.VerifyTimeout <= 0 {
 		opts.VerifyTimeout = 10 * time.Minute

@@ -35,6 +35,11 @@ type config struct {
 
 	AuditEnabled  bool
 	AuditInterval time.Duration
+
+	// SigningKey is LEDGER_SIGNING_KEY: a file path or PEM text. It is a
+	// secret: never a flag default, so never in the help.
+	SigningKey         string
+	CheckpointInterval time.Duration
 	DebugAddr     string
 
 	AMQPURL      string
@@ -124,8 +129,13 @@ func newFlagSet(name string, cfg *config, lookupEnv func(string) (string, bool),
 	cfg.Tokens = tokens
 	fs.BoolVar(&cfg.AuditEnabled, "audit-enabled", envBool("AUDIT_ENABLED", true), "run the continuous auditor (AUDIT_ENABLED)")
 	fs.DurationVar(&cfg.AuditInterval, "audit-interval", envDur("AUDIT_INTERVAL", 30*time.Second), "pause between the auditor's passes (AUDIT_INTERVAL)")
+	fs.StringVar(&cfg.SigningKey, "signing-key", "", "Ed25519 private key (PKCS#8 PEM) that signs statements and checkpoints: a file path or the PEM text; unsigned when empty (LEDGER_SIGNING_KEY)")
+	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", envDur("CHECKPOINT_INTERVAL", time.Hour), "how often a signed Merkle checkpoint of every chain head is made (CHECKPOINT_INTERVAL)")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", env("DEBUG_ADDR", ""), "address of the pprof debug listener, off when empty; keep it private, e.g. 127.0.0.1:6060 (DEBUG_ADDR)")
 	check := func() error {
+		if cfg.SigningKey == "" {
+			cfg.SigningKey, _ = lookupEnv("LEDGER_SIGNING_KEY")
+		}
 		if len(errs) > 0 {
 			return fmt.Errorf("%w: %w", errUsage, errs[0])
 		}

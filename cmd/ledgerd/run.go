@@ -31,6 +31,10 @@ Usage:
   ledgerd verify                 check every user's ledger (running sums, seq, hash chain, projection); exit 1 on any failure
   ledgerd projection rebuild     recompute the balances from the entries, and list what changed
   ledgerd token [--role R]       print a new API token (role writer or auditor) and its LEDGER_API_TOKENS entry
+  ledgerd keygen [--out PREFIX]  write a new Ed25519 signing key (PREFIX.key, PREFIX.pub; default ledgerd-signing)
+  ledgerd checkpoint             make a signed Merkle checkpoint of every user's chain head now, and print it
+  ledgerd statement verify FILE [--public-key PEM]… [--checkpoint FILE --proof FILE]
+                                 check a statement offline: signature, chain, balances, inclusion; exit 1 on the first failure
   ledgerd migrate up             apply pending migrations
   ledgerd migrate down N         roll back the last N migrations
   ledgerd migrate version        print the schema version
@@ -62,6 +66,12 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return runProjection(ctx, rest, lookupEnv, stdout, stderr)
 	case "token":
 		return runToken(rest, stdout, stderr)
+	case "keygen":
+		return runKeygen(rest, stdout, stderr)
+	case "checkpoint":
+		return runCheckpoint(ctx, rest, lookupEnv, stdout, stderr)
+	case "statement":
+		return runStatement(rest, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest, lookupEnv, stderr)
 	case "version":

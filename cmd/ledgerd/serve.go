@@ -88,7 +88,12 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 	listener := outbox.NewListener(cfg.DatabaseURL, logger)
 	background.Go(func() { listener.Run(bgCtx) })
 
+	signer, err := loadSigner(cfg, logger)
+	if err != nil {
+		return err
+	}
 	l := ledger.New(pool, ledger.Options{
+		Signer:         signer,
 		AcquireTimeout: cfg.DBAcquireWait, TxTimeout: cfg.DBTxTimeout,
 		MaxBatch: cfg.MaxBatch, MaxInflight: cfg.MaxInflight, UserQueueLimit: cfg.UserQueueLimit,
 		OnCommit: notifier.Committed, Observer: m, FeedChangedFunc: listener.Changed,
@@ -97,6 +102,10 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 		auditor := ledger.NewAuditor(l, ledger.AuditorConfig{Interval: cfg.AuditInterval, OnPass: m.AuditPass, Logger: logger})
 		background.Go(func() { auditor.Run(bgCtx) })
 	}
+	if err := l.RegisterSigningKey(ctx); err != nil {
+		return err
+	}
+	background.Go(func() { l.RunCheckpoints(bgCtx, cfg.CheckpointInterval, logger) })
 	if cfg.DebugAddr != "" {
 		if err := serveDebug(bgCtx, cfg.DebugAddr, logger, &background); err != nil {
 			return err

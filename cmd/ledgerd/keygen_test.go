@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ledgerd/ledgerd/signing"
+)
+
+func TestKeygen(t *testing.T) {
+	t.Parallel()
+	prefix := filepath.Join(t.TempDir(), "sign")
+	var out, errOut bytes.Buffer
+	require.NoError(t, runKeygen([]string{"-out", prefix}, &out, &errOut))
+	keyPath, pubPath := prefix+".key", prefix+".pub"
+
+	st, err := os.Stat(keyPath)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	st, err = os.Stat(pubPath)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o644), st.Mode().Perm())
+
+	s, err := signing.LoadSigner(keyPath)
+	require.NoError(t, err)
+	pubPEM, err := os.ReadFile(pubPath)
+	require.NoError(t, err)
+	pub, err := signing.ParsePublicKey(pubPEM)
+	require.NoError(t, err)
+	require.Equal(t, s.KeyID(), pub.KeyID())
+
+	printed := out.String()
+	require.Contains(t, printed, s.KeyID())
+	require.Contains(t, printed, keyPath)
+	require.Contains(t, printed, pubPath)
+	require.Contains(t, strings.Split(printed, "\n"), "LEDGER_SIGNING_KEY="+keyPath)
+	privPEM, err := os.ReadFile(keyPath)
+	require.NoError(t, err)
+	require.NotContains(t, printed, "PRIVATE KEY")
+	require.NotContains(t, printed, strings.Split(string(privPEM), "\n")[1])
+	require.Empty(t, errOut.String())
+
+	// A second run into the same prefix refuses and leaves the key as it was.
+	out.Reset()
+	err = runKeygen([]string{"--out", prefix}, &out, &errOut)
+	require.ErrorIs(t, err, os.ErrExist)
+	require.ErrorContains(t, err, keyPath)
+	require.Empty(t, out.String())
+	again, err := os.ReadFile(keyPath)
+	require.NoError(t, err)
+	require.Equal(t, privPEM, again)
+
+	// An existing .pub alone also stops it, and no orphan .key is left.
+	lone := filepath.Join(t.TempDir(), "lone")
+	require.NoError(t, os.WriteFile(lone+".pub", []byte("keep"), 0o644))
+	err = runKeygen([]string{"-out", lone}, &out, &errOut)
+	require.ErrorIs(t, err, os.ErrExist)
+	require.ErrorContains(t, err, lone+".pub")
+	require.NoFileExists(t, lone+".key")
+}
+
+func TestKeygenDefaultPrefixAndUsage(t *testing.T) {
+	// Not parallel: it changes the working directory.
+	t.Chdir(t.TempDir())
+	var out, errOut bytes.Buffer
+	require.NoError(t, runKeygen(nil, &out, &errOut))
+	require.FileExists(t, "ledgerd-signing.key")
+	require.FileExists(t, "ledgerd-signing.pub")
+	abs, err := filepath.Abs("ledgerd-signing.key")
+	require.NoError(t, err)
+	require.Contains(t, strings.Split(out.String(), "\n"), "LEDGER_SIGNING_KEY="+abs)
+
+	err = runKeygen([]string{"extra"}, &out, &errOut)
+	require.ErrorIs(t, err, errUsage)
+	require.Equal(t, 2, exitCode(err))
+	err = runKeygen([]string{"-out", ""}, &out, &errOut)
+	require.ErrorIs(t, err, errUsage)
+	require.Error(t, runKeygen([]string{"-bogus"}, &out, &errOut))
+}

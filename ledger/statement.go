@@ -1,0 +1,309 @@
+package ledger
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ledgerd/ledgerd/money"
+	"github.com/ledgerd/ledgerd/projection"
+	"github.com/ledgerd/ledgerd/signing"
+)
+
+// MaxStatementEntries bounds the entries of one statement; a range with
+// more is refused with a ValidationError asking for a narrower one.
+const MaxStatementEntries = 100_000
+
+// Statement is a signed slice of one user's ledger: the entries created in
+// [From, To), with the head before them (Opening…) and after them
+// (Closing…). Chaining Entries from OpeningHash gives ClosingHash, and
+// the balances run from OpeningBalance to ClosingBalance.
+type Statement struct {
+	UserID                         int64
+	From, To                       time.Time
+	OpeningBalance, ClosingBalance money.Cents
+	OpeningSeq, ClosingSeq         int64
+	OpeningHash, ClosingHash       Hash
+	Entries                        []Entry
+	GeneratedAt                    time.Time
+	// KeyID names the key that signed the statement; "" when unsigned.
+	KeyID string
+	// Signature is the Ed25519 signature of SignedBytes; nil when unsigned.
+	Signature []byte
+}
+
+// statementJSON is the statement as the API writes it; its canonical form
+// (RFC 8785) without Signature is what the signature covers.
+type statementJSON struct {
+	UserID         int64       `json:"userId"`
+	From           string      `json:"from"`
+	To             string      `json:"to"`
+	OpeningBalance money.Cents `json:"openingBalance"`
+	ClosingBalance money.Cents `json:"closingBalance"`
+	OpeningSeq     int64       `json:"openingSeq"`
+	ClosingSeq     int64       `json:"closingSeq"`
+	OpeningHash    Hash        `json:"openingHash"`
+	ClosingHash    Hash        `json:"closingHash"`
+	Entries        []Entry     `json:"entries"`
+	GeneratedAt    string      `json:"generatedAt"`
+	KeyID          *string     `json:"keyId"`
+	Signature      *string     `json:"signature,omitempty"`
+}
+
+func (s Statement) toJSON(signed bool) statementJSON {
+	j := statementJSON{
+		UserID: s.UserID, From: FormatTime(s.From), To: FormatTime(s.To),
+		OpeningBalance: s.OpeningBalance, ClosingBalance: s.ClosingBalance,
+		OpeningSeq: s.OpeningSeq, ClosingSeq: s.ClosingSeq, OpeningHash: s.OpeningHash, ClosingHash: s.ClosingHash,
+		Entries: s.Entries, GeneratedAt: FormatTime(s.GeneratedAt), KeyID: nullable(s.KeyID),
+	}
+	if j.Entries == nil {
+		j.Entries = []Entry{}
+	}
+	if signed {
+		sig := ""
+		if s.Signature != nil {
+			sig = base64.StdEncoding.EncodeToString(s.Signature)
+		}
+		j.Signature = nullable(sig)
+	}
+	return j
+}
+
+// MarshalJSON writes the statement as the API shows it; signature is null
+// when the statement is unsigned.
+func (s Statement) MarshalJSON() ([]byte, error) {
+	j := s.toJSON(true)
+	b, err := json.Marshal(j)
+	if err != nil {
+		return nil, fmt.Errorf("encode statement: %w", err)
+	}
+	if j.Signature == nil { // omitempty dropped it: write it as null
+		b = append(b[:len(b)-1], `,"signature":null}`...)
+	}
+	return b, nil
+}
+
+// SignedBytes is what the statement's signature covers: the RFC 8785
+// canonical form of its JSON without the signature member.
+func (s Statement) SignedBytes() ([]byte, error) {
+	return signing.Canonical(s.toJSON(false))
+}
+
+// statementOpening is the last entry before the range: one backward probe
+// of entries_user_created_idx (entry times never decrease along seq).
+const statementOpening = `SELECT seq, balance_after, hash FROM entries
+WHERE user_id = $1 AND created_at < $2
+ORDER BY created_at DESC, seq DESC
+LIMIT 1`
+
+// statementEntries reads the range, in seq order, one more than allowed
+// so that a range too large is seen.
+const statementEntries = `SELECT ` + entryColumns + ` FROM entries
+WHERE user_id = $1 AND created_at >= $2 AND created_at < $3
+ORDER BY created_at, seq
+LIMIT $4`
+
+// FindStatement returns user id's statement of the entries created in
+// [from, to), signed when the ledger has a Signer. A nil from starts at
+// the Unix epoch; a nil to, or one after the present, ends at the present
+// (the statement's To says which). Both are taken to the microsecond, the
+// precision of entry times. It reads in one snapshot, and returns
+// ErrNotFound, ErrUnavailable, or a *ValidationError for a range that is
+// empty or holds more than MaxStatementEntries entries.
+func (l *Ledger) FindStatement(ctx context.Context, id int64, from, to *time.Time) (Statement, error) {
+	s := Statement{UserID: id, From: time.Unix(0, 0).UTC()}
+	if from != nil {
+		s.From = from.Truncate(time.Microsecond)
+	}
+	err := l.readSnapshot(ctx, l.opts.VerifyTimeout, func(ctx context.Context, tx pgx.Tx) error {
+		// The snapshot's own instant: every entry it shows was created before.
+		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&s.GeneratedAt); err != nil {
+			return err
+		}
+		s.To = s.GeneratedAt
+		if to != nil && to.Before(s.GeneratedAt) {
+			s.To = to.Truncate(time.Microsecond)
+		}
+		if !s.From.Before(s.To) {
+			return invalid("from", "from must be before to (and before the present): got from %s, to %s",
+				FormatTime(s.From), FormatTime(s.To))
+		}
+		if _, err := projection.FindUser(ctx, tx, id); err != nil {
+			return err
+		}
+		var balance int64
+		var hash []byte
+		err := tx.QueryRow(ctx, statementOpening, id, s.From).Scan(&s.OpeningSeq, &balance, &hash)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		s.OpeningBalance = money.Cents(balance)
+		copy(s.OpeningHash[:], hash)
+		rows, err := tx.Query(ctx, statementEntries, id, s.From, s.To, MaxStatementEntries+1)
+		if err != nil {
+			return err
+		}
+		if s.Entries, err = pgx.CollectRows(rows, scanEntry); err != nil {
+			return err
+		}
+		if len(s.Entries) > MaxStatementEntries {
+			return invalid("to", "the range holds more than %d entries: ask for a narrower range", MaxStatementEntries)
+		}
+		s.ClosingSeq, s.ClosingBalance, s.ClosingHash = s.OpeningSeq, s.OpeningBalance, s.OpeningHash
+		if n := len(s.Entries); n > 0 {
+			last := s.Entries[n-1]
+			s.ClosingSeq, s.ClosingBalance, s.ClosingHash = last.Seq, last.BalanceAfter, last.Hash
+		}
+		return nil
+	})
+	if err != nil {
+		return Statement{}, fmt.Errorf("statement of user %d: %w", id, err)
+	}
+	if err := l.sign(&s); err != nil {
+		return Statement{}, fmt.Errorf("statement of user %d: %w", id, err)
+	}
+	return s, nil
+}
+
+// sign sets the statement's key id and signature, when the ledger has a
+// key.
+func (l *Ledger) sign(s *Statement) error {
+	if l.opts.Signer == nil {
+		return nil
+	}
+	s.KeyID = l.opts.Signer.KeyID()
+	msg, err := s.SignedBytes()
+	if err != nil {
+		return err
+	}
+	s.Signature = l.opts.Signer.Sign(msg)
+	return nil
+}
+
+// StatementError is the first check a statement failed in CheckStatement;
+// Reason says which, for a person.
+type StatementError struct{ Reason string }
+
+func (e *StatementError) Error() string { return e.Reason }
+
+func failed(format string, args ...any) error {
+	return &StatementError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// ParseStatement reads a statement as the API writes it: the data member
+// of the API's answer, or the whole answer.
+func ParseStatement(raw []byte) (Statement, error) {
+	data, err := unwrapData(raw)
+	if err != nil {
+		return Statement{}, err
+	}
+	var j statementJSON
+	if err := strictJSON(data, &j); err != nil {
+		return Statement{}, failed("not a statement: %v", err)
+	}
+	s := Statement{UserID: j.UserID, OpeningBalance: j.OpeningBalance, ClosingBalance: j.ClosingBalance,
+		OpeningSeq: j.OpeningSeq, ClosingSeq: j.ClosingSeq, OpeningHash: j.OpeningHash, ClosingHash: j.ClosingHash,
+		Entries: j.Entries}
+	for name, f := range map[string]struct {
+		text string
+		dst  *time.Time
+	}{"from": {j.From, &s.From}, "to": {j.To, &s.To}, "generatedAt": {j.GeneratedAt, &s.GeneratedAt}} {
+		if *f.dst, err = time.Parse(time.RFC3339Nano, f.text); err != nil {
+			return Statement{}, failed("statement: %s is not an RFC 3339 instant", name)
+		}
+	}
+	if j.KeyID != nil {
+		s.KeyID = *j.KeyID
+	}
+	if j.Signature != nil {
+		if s.Signature, err = base64.StdEncoding.DecodeString(*j.Signature); err != nil {
+			return Statement{}, failed("statement: signature is not base64")
+		}
+	}
+	return s, nil
+}
+
+// CheckStatement checks a statement offline, in this order, and returns a
+// *StatementError naming the first check that fails:
+//   - the signature, with the key of keys its keyId names (an unsigned
+//     statement fails: it proves nothing);
+//   - the range: from before to, every entry created in [from, to), the
+//     statement's user;
+//   - the chain: seq runs on from openingSeq with no gap, each entry's
+//     prevHash is the hash before it (openingHash first), each hash
+//     recomputes from the entry's canonical encoding, and the last is
+//     closingHash at closingSeq;
+//   - the balances: each balanceAfter is the one before plus the amount,
+//     from openingBalance to closingBalance.
+func CheckStatement(s Statement, keys signing.KeyRing) error {
+	if s.Signature == nil || s.KeyID == "" {
+		return failed("signature: the statement is unsigned")
+	}
+	key, ok := keys.Find(s.KeyID)
+	if !ok {
+		return failed("signature: no public key given for keyId %s", s.KeyID)
+	}
+	msg, err := s.SignedBytes()
+	if err != nil {
+		return failed("signature: %v", err)
+	}
+	if !key.Verify(msg, s.Signature) {
+		return failed("signature: does not verify with key %s: the statement was changed after signing", s.KeyID)
+	}
+	if !s.From.Before(s.To) {
+		return failed("range: from %s is not before to %s", FormatTime(s.From), FormatTime(s.To))
+	}
+	seq, hash, balance := s.OpeningSeq, s.OpeningHash, s.OpeningBalance
+	if seq == 0 && (hash != Hash{} || balance != 0) {
+		return failed("opening: openingSeq 0 needs openingHash of 64 zeros and openingBalance 0")
+	}
+	for i, e := range s.Entries {
+		switch {
+		case e.UserID != s.UserID:
+			return failed("entry %d: userId %d is not the statement's user %d", i, e.UserID, s.UserID)
+		case e.CreatedAt.Before(s.From) || !e.CreatedAt.Before(s.To):
+			return failed("entry %d: createdAt %s is outside the range [%s, %s)", i, FormatTime(e.CreatedAt), FormatTime(s.From), FormatTime(s.To))
+		case e.Seq != seq+1:
+			return failed("entry %d: seq %d does not follow seq %d (a gap or a reordering)", i, e.Seq, seq)
+		case e.PrevHash != hash:
+			return failed("entry seq %d: prevHash is not the hash of seq %d", e.Seq, seq)
+		case !VerifyEntryHash(e):
+			return failed("entry seq %d: hash does not recompute from the entry's canonical encoding: the entry was changed", e.Seq)
+		case e.BalanceAfter != balance+e.Amount:
+			return failed("entry seq %d: balanceAfter %s is not %s plus the amount %s", e.Seq,
+				money.Format(e.BalanceAfter), money.Format(balance), money.Format(e.Amount))
+		}
+		seq, hash, balance = e.Seq, e.Hash, e.BalanceAfter
+	}
+	switch {
+	case seq != s.ClosingSeq:
+		return failed("closing: the entries end at seq %d, not closingSeq %d", seq, s.ClosingSeq)
+	case hash != s.ClosingHash:
+		return failed("closing: the chain ends at hash %s, not closingHash %s", hash, s.ClosingHash)
+	case balance != s.ClosingBalance:
+		return failed("closing: the balances end at %s, not closingBalance %s", money.Format(balance), money.Format(s.ClosingBalance))
+	}
+	return nil
+}
+
+// unwrapData returns the data member of an API answer ({"success": true,
+// "data": …}), or raw itself when it is not one.
+func unwrapData(raw []byte) ([]byte, error) {
+	var envelope struct {
+		Success *bool           `json:"success"`
+		Data    json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &envelope); err != nil {
+		return nil, failed("not JSON: %v", err)
+	}
+	if envelope.Success != nil && envelope.Data != nil {
+		return envelope.Data, nil
+	}
+	return raw, nil
+}
