@@ -27,6 +27,9 @@ type Options struct {
 	// Signer, when set, signs statements and checkpoints; without it they
 	// are unsigned.
 	Signer *signing.Signer
+	// MaxStatementEntries bounds the entries of one statement; a range
+	// with more is refused. Default 100,000 (MaxStatementEntries).
+	MaxStatementEntries int
 	// CheckpointTimeout bounds the building of one checkpoint, which reads
 	// every user's head in one snapshot. Default 1h.
 	CheckpointTimeout time.Duration
@@ -106,6 +109,9 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 	}
 	if opts.TxTimeout <= 0 {
 		opts.TxTimeout = 10 * time.Second
+	}
+	if opts.MaxStatementEntries <= 0 {
+		opts.MaxStatementEntries = MaxStatementEntries
 	}
 	if opts.CheckpointTimeout <= 0 {
 		opts.CheckpointTimeout = time.Hour

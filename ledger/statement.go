@@ -15,8 +15,9 @@ import (
 	"github.com/ledgerd/ledgerd/signing"
 )
 
-// MaxStatementEntries bounds the entries of one statement; a range with
-// more is refused with a ValidationError asking for a narrower one.
+// MaxStatementEntries is the default bound on the entries of one
+// statement (Options.MaxStatementEntries); a range with more is refused
+// with a ValidationError asking for a narrower one.
 const MaxStatementEntries = 100_000
 
 // Statement is a signed slice of one user's ledger: the entries created in
@@ -145,15 +146,15 @@ func (l *Ledger) FindStatement(ctx context.Context, id int64, from, to *time.Tim
 		}
 		s.OpeningBalance = money.Cents(balance)
 		copy(s.OpeningHash[:], hash)
-		rows, err := tx.Query(ctx, statementEntries, id, s.From, s.To, MaxStatementEntries+1)
+		rows, err := tx.Query(ctx, statementEntries, id, s.From, s.To, l.opts.MaxStatementEntries+1)
 		if err != nil {
 			return err
 		}
 		if s.Entries, err = pgx.CollectRows(rows, scanEntry); err != nil {
 			return err
 		}
-		if len(s.Entries) > MaxStatementEntries {
-			return invalid("to", "the range holds more than %d entries: ask for a narrower range", MaxStatementEntries)
+		if len(s.Entries) > l.opts.MaxStatementEntries {
+			return invalid("to", "the range holds more than %d entries: ask for a narrower range", l.opts.MaxStatementEntries)
 		}
 		s.ClosingSeq, s.ClosingBalance, s.ClosingHash = s.OpeningSeq, s.OpeningBalance, s.OpeningHash
 		if n := len(s.Entries); n > 0 {
