@@ -100,21 +100,7 @@ func ParseCheckpoint(raw []byte) (Checkpoint, error) {
 // CheckCheckpoint checks the checkpoint's signature with the key of keys
 // its keyId names; it returns a *StatementError when it fails.
 func CheckCheckpoint(c Checkpoint, keys signing.KeyRing) error {
-	if c.Signature == nil || c.KeyID == "" {
-		return failed("checkpoint %d: unsigned", c.ID)
-	}
-	key, ok := keys.Find(c.KeyID)
-	if !ok {
-		return failed("checkpoint %d: no public key given for keyId %s", c.ID, c.KeyID)
-	}
-	msg, err := c.SignedBytes()
-	if err != nil {
-		return failed("checkpoint %d: %v", c.ID, err)
-	}
-	if !key.Verify(msg, c.Signature) {
-		return failed("checkpoint %d: signature does not verify with key %s", c.ID, c.KeyID)
-	}
-	return nil
+	return checkSignature(fmt.Sprintf("checkpoint %d", c.ID), c.KeyID, c.Signature, c.SignedBytes, keys)
 }
 
 // ErrCheckpointNotFound means no checkpoint has the given id.

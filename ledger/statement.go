@@ -231,9 +231,8 @@ func ParseStatement(raw []byte) (Statement, error) {
 }
 
 // CheckStatement checks a statement offline, in this order, and returns a
-// *StatementError naming the first check that fails:
-//   - the signature, with the key of keys its keyId names (an unsigned
-//     statement fails: it proves nothing);
+// *StatementError naming the first check that fails (the content first,
+// so that a change is named by what it broke, then the signature):
 //   - the range: from before to, every entry created in [from, to), the
 //     statement's user;
 //   - the chain: seq runs on from openingSeq with no gap, each entry's
@@ -241,22 +240,10 @@ func ParseStatement(raw []byte) (Statement, error) {
 //     recomputes from the entry's canonical encoding, and the last is
 //     closingHash at closingSeq;
 //   - the balances: each balanceAfter is the one before plus the amount,
-//     from openingBalance to closingBalance.
+//     from openingBalance to closingBalance;
+//   - the signature, with the key of keys its keyId names (an unsigned
+//     statement fails: it proves nothing).
 func CheckStatement(s Statement, keys signing.KeyRing) error {
-	if s.Signature == nil || s.KeyID == "" {
-		return failed("signature: the statement is unsigned")
-	}
-	key, ok := keys.Find(s.KeyID)
-	if !ok {
-		return failed("signature: no public key given for keyId %s", s.KeyID)
-	}
-	msg, err := s.SignedBytes()
-	if err != nil {
-		return failed("signature: %v", err)
-	}
-	if !key.Verify(msg, s.Signature) {
-		return failed("signature: does not verify with key %s: the statement was changed after signing", s.KeyID)
-	}
 	if !s.From.Before(s.To) {
 		return failed("range: from %s is not before to %s", FormatTime(s.From), FormatTime(s.To))
 	}
@@ -289,6 +276,26 @@ func CheckStatement(s Statement, keys signing.KeyRing) error {
 		return failed("closing: the chain ends at hash %s, not closingHash %s", hash, s.ClosingHash)
 	case balance != s.ClosingBalance:
 		return failed("closing: the balances end at %s, not closingBalance %s", money.Format(balance), money.Format(s.ClosingBalance))
+	}
+	return checkSignature("statement", s.KeyID, s.Signature, s.SignedBytes, keys)
+}
+
+// checkSignature checks an Ed25519 signature of what signed returns with
+// the key of keys that keyID names.
+func checkSignature(what, keyID string, sig []byte, signed func() ([]byte, error), keys signing.KeyRing) error {
+	if sig == nil || keyID == "" {
+		return failed("signature of the %s: unsigned, so it proves nothing", what)
+	}
+	key, ok := keys.Find(keyID)
+	if !ok {
+		return failed("signature of the %s: no public key given for its keyId %s", what, keyID)
+	}
+	msg, err := signed()
+	if err != nil {
+		return failed("signature of the %s: %v", what, err)
+	}
+	if !key.Verify(msg, sig) {
+		return failed("signature of the %s: does not verify with key %s: it was changed after signing", what, keyID)
 	}
 	return nil
 }
