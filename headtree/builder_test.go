@@ -130,7 +130,7 @@ func millionHead(i int) headtree.Head {
 // TestBuilderMemoryBounded builds a million leaves and checks the live heap
 // stays flat. It is not parallel: it reads the process's heap, which other
 // tests would change.
-func TestBuilderMemoryBounded(t *testing.T) { //nolint:paralleltest // measures the whole process's heap
+func TestBuilderMemoryBounded(t *testing.T) {
 	const n = 1_000_000
 	heap := func() uint64 {
 		runtime.GC()

@@ -82,14 +82,16 @@
 //
 // # Use of github.com/transparency-dev/merkle
 //
-//   - rfc6962: the hash prefixes, the node hash and the empty root;
+//   - rfc6962: the hash prefixes, the empty root, and the hasher that
+//     VerifyInclusion checks with;
 //   - compact: ranges that give a root from a stream of hashes in O(log n)
 //     memory, for Builder, ChunkRoot and RootFromChunks;
 //   - proof: Inclusion names the subtrees an audit path needs and folds the
 //     one node that is not a perfect subtree, and VerifyInclusion checks a
 //     path (VerifyInclusion wraps it).
 //
-// The leaf hash is computed here with crypto/sha256 into a [32]byte; the
-// tests hold it, and the whole tree, to the RFC 6962 test vectors of the
-// library's testonly package.
+// Leaf and node hashes are computed here with crypto/sha256 into [32]byte
+// arrays, which saves the library hasher's allocations; the tests hold them
+// to rfc6962.DefaultHasher and, with the whole tree, to the RFC 6962 test
+// vectors of the library's testonly package.
 package headtree

@@ -57,7 +57,7 @@ func TestLeavesRoundTrip(t *testing.T) {
 			require.NoError(t, err)
 			got, err := headtree.DecodeLeaves(b)
 			require.NoError(t, err)
-			require.Equal(t, len(tt.refs), len(got))
+			require.Len(t, got, len(tt.refs))
 			if len(tt.refs) > 0 {
 				require.Equal(t, tt.refs, got)
 			}
@@ -135,7 +135,7 @@ func FuzzDecodeLeaves(f *testing.F) {
 		}
 		again, err := headtree.EncodeLeaves(refs)
 		require.NoError(t, err)
-		require.Equal(t, len(blob), len(again))
+		require.Len(t, again, len(blob))
 		if len(blob) > 0 {
 			require.Equal(t, blob, again)
 		}

@@ -84,7 +84,7 @@ func pathOf(hashes [][32]byte, index int) [][32]byte {
 		root := rootOf(hashes[begin:end])
 		subtrees[i] = root[:]
 	}
-	path, err := nodes.Rehash(subtrees, rfc6962.DefaultHasher.HashChildren)
+	path, err := nodes.Rehash(subtrees, hashNodes)
 	must(err) // one hash per ID, by construction
 	out := make([][32]byte, len(path))
 	for i, h := range path {
