@@ -256,8 +256,11 @@ func (l *Ledger) buildCheckpointTx(ctx context.Context, tx pgx.Tx, c *Checkpoint
 // RunCheckpoints makes a checkpoint every interval until ctx ends. Every
 // replica runs it: they take turns through an advisory lock, and a replica
 // makes none while the last one, whoever made it, is younger than the
-// interval.
+// interval. An interval ≤ 0 makes none.
 func (l *Ledger) RunCheckpoints(ctx context.Context, interval time.Duration, logger *slog.Logger) {
+	if interval <= 0 {
+		return
+	}
 	for {
 		c, made, err := l.makeCheckpoint(ctx, interval-interval/20)
 		switch {

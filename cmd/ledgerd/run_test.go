@@ -146,6 +146,7 @@ func TestServeLifecycle(t *testing.T) {
 	}
 	require.Contains(t, logs.String(), `"msg":"schema migrated"`)
 	require.Equal(t, 1, strings.Count(logs.String(), "authentication is off"), "one warning that auth is off")
+	require.Equal(t, 1, strings.Count(logs.String(), "signing is off"), "one warning that statements are unsigned")
 	require.Contains(t, logs.String(), `"route":"/api/users"`)
 	require.Contains(t, logs.String(), `"msg":"stopped"`)
 	var balance int64
