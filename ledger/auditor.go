@@ -358,7 +358,7 @@ func uuidAt(t time.Time) uuid.UUID {
 
 const (
 	progressFind = `SELECT seq, hash, balance FROM audit_progress WHERE user_id = $1`
-	entriesAfter   = `SELECT ` + entryColumns + ` FROM entries WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`
+	entriesAfter = `SELECT ` + entryColumns + ` FROM entries WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`
 	progressSave = `INSERT INTO audit_progress (user_id, seq, hash, balance, checked_at)
 VALUES ($1, $2, $3, $4, now())
 ON CONFLICT (user_id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash,

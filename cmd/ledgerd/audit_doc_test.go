@@ -150,7 +150,9 @@ func startSignedServer(t *testing.T, bin string) (string, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.NewJSONHandler(&syncWriter{w: &bytes.Buffer{}}, nil)), ready) }()
+	go func() {
+		done <- serve(ctx, cfg, slog.New(slog.NewJSONHandler(&syncWriter{w: &bytes.Buffer{}}, nil)), ready)
+	}()
 	var addr string
 	select {
 	case addr = <-ready:

@@ -40,7 +40,7 @@ type config struct {
 	// secret: never a flag default, so never in the help.
 	SigningKey         string
 	CheckpointInterval time.Duration
-	DebugAddr     string
+	DebugAddr          string
 
 	AMQPURL      string
 	RelayEnabled bool
