@@ -22,6 +22,16 @@
 //     path (write.go): lock, decide every request of the batch, then write
 //     what was accepted; groupcommit.go batches the requests.
 //
+// The files hold one idea each: write.go and groupcommit.go the write
+// path; verify.go the checks of one user or all (VerifyUser, VerifyAll),
+// auditor.go the continuous auditor that repeats them at bounded cost,
+// rebuild.go the projection's rebuild; statement.go signed statements and
+// their offline check, checkpoint.go signed Merkle checkpoints of every
+// chain head and inclusion proofs (package headtree builds the tree,
+// package signing signs). Every consistent read goes through readSnapshot.
+// Statements, checkpoints and their chunks, and the signing keys are
+// append-only (triggers refuse changes).
+//
 // Ledger is the only type the HTTP layer talks to; it maps database failures
 // to ErrUnavailable and never lets a driver error through as a domain error.
 package ledger
