@@ -158,11 +158,12 @@ func TestStatementBoundaries(t *testing.T) {
 	ctx := context.Background()
 	l, _, ring := newSignedLedger(t, ledger.Options{MaxStatementEntries: 3})
 	marks := statementHistory(t, l)
-	all, err := l.FindStatement(ctx, 1, &marks[0], nil)
+	_, err := l.FindStatement(ctx, 1, &marks[0], nil)
 	require.ErrorAs(t, err, new(*ledger.ValidationError), "5 entries, 3 allowed")
 	require.Contains(t, err.Error(), "narrower range")
-	all, err = l.FindStatement(ctx, 1, &marks[0], &marks[3])
+	_, err = l.FindStatement(ctx, 1, &marks[0], &marks[3])
 	require.Error(t, err)
+	var all ledger.Statement
 	check := func(s ledger.Statement) {
 		t.Helper()
 		raw, err := json.Marshal(s)

@@ -225,7 +225,7 @@ func TestSignerHidesKeyWhenPrinted(t *testing.T) {
 		if format != "%x" && format != "%X" { // these hex-encode String
 			require.Contains(t, out, s.KeyID(), format)
 		}
-		for _, enc := range []string{hex.EncodeToString(seed), strings.ToUpper(hex.EncodeToString(seed)), fmt.Sprint(seed[:8])} {
+		for _, enc := range []string{hex.EncodeToString(seed), strings.ToUpper(hex.EncodeToString(seed)), fmt.Sprintf("%v", seed[:8])} {
 			require.NotContains(t, out, strings.Trim(enc, "[]"), format)
 		}
 	}
