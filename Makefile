@@ -79,9 +79,10 @@ lint: tools $(GOLANGCI_LINT) ## gofmt, go vet, go mod tidy check, golangci-lint,
 	$(GO) test -count=1 -run 'TestExternalCheckers' ./deploy/
 
 .PHONY: tools
-tools: ## Install the external checkers that lint and the tests need (promtool, prometheus, docker-compose), with apt-get
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v docker-compose >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus docker-compose)
+tools: ## Install the external checkers that lint and the tests need (promtool, prometheus, docker-compose; jq, openssl, xxd, curl for the auditor's walk-through), with apt-get
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v docker-compose >/dev/null && \
+	  command -v jq >/dev/null && command -v openssl >/dev/null && command -v xxd >/dev/null && command -v curl >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus docker-compose jq openssl xxd curl)
 
 $(GOLANGCI_LINT):
 	@echo "installing golangci-lint $(GOLANGCI_VERSION) (built from the Go module proxy; takes a few minutes once)"

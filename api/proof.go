@@ -93,7 +93,7 @@ func handleListCheckpoints(l *ledger.Ledger) http.HandlerFunc {
 			limit, err = parseLimit(q, 50, 1000)
 		}
 		if v, ok := q["after"]; ok && err == nil {
-			if after, err = strconv.ParseInt(v[0], 10, 64); err != nil || after < 0 {
+			if after, err = strconv.ParseInt(v[0], 10, 64); err != nil || after < 0 || !isDigits(v[0]) {
 				err = badParam("after", "after must be a checkpoint id (a non-negative integer), as nextCursor gives it")
 			}
 		}
@@ -162,4 +162,14 @@ func handleGetCheckpointProof(l *ledger.Ledger) http.HandlerFunc {
 		}
 		writeData(w, http.StatusOK, p, "")
 	}
+}
+
+// isDigits reports whether s is decimal digits only (no sign).
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

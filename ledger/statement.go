@@ -114,7 +114,16 @@ LIMIT $4`
 // [from, to), signed when the ledger has a Signer. A nil from starts at
 // the Unix epoch; a nil to, or one after the present, ends at the present
 // (the statement's To says which). Both are taken to the microsecond, the
-// precision of entry times. It reads in one snapshot, and returns
+// precision of entry times.
+//
+// An entry's time is when its transaction began, so a transaction in
+// flight at GeneratedAt may still commit an entry created before To: a
+// statement whose To is within the longest transaction (TxTimeout) of
+// GeneratedAt may be followed by one of the same range with more entries,
+// always after its ClosingSeq (one extends the other; they never disagree
+// on an entry). A statement whose To is older than that is final.
+//
+// It reads in one snapshot, and returns
 // ErrNotFound, ErrUnavailable, or a *ValidationError for a range that is
 // empty or holds more than MaxStatementEntries entries.
 func (l *Ledger) FindStatement(ctx context.Context, id int64, from, to *time.Time) (Statement, error) {
@@ -132,7 +141,11 @@ func (l *Ledger) FindStatement(ctx context.Context, id int64, from, to *time.Tim
 			s.To = to.Truncate(time.Microsecond)
 		}
 		if !s.From.Before(s.To) {
-			return invalid("from", "from must be before to (and before the present): got from %s, to %s",
+			field := "from"
+			if from == nil {
+				field = "to"
+			}
+			return invalid(field, "from must be before to (and before the present): got from %s, to %s",
 				FormatTime(s.From), FormatTime(s.To))
 		}
 		if _, err := projection.FindUser(ctx, tx, id); err != nil {
