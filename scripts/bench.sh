@@ -8,6 +8,8 @@
 #   (d) ledgerd with group commit on (the default), plus an open-loop hot run
 #       at 3/4 of the closed loop's rate;
 #   (e) the relay's drain against the broker's raw publish ceiling;
+#   (f) a long history, and (g) checkpoints over 1,000,000 users (build
+#       time, memory, and writes beside the builds);
 # for the hot (sustained) and spread scenarios and the original burst, with
 # `ledgerd verify` after each server, and writes docs/performance.md with
 # its plots in docs/perf/ (from the runs' .hgrm files and timelines).
@@ -28,6 +30,10 @@ HISTORY_ENTRIES=${BENCH_HISTORY_ENTRIES:-1000000} # one user's prior entries in 
 HISTORY_TOTAL=${BENCH_HISTORY_TOTAL:-5000000}     # the entries table's size in the history runs
 HDB=ledger_bench_history # kept between runs: only what is missing is written
 HDBURL="postgres://postgres@localhost:5432/$HDB?sslmode=disable"
+CHECKPOINT_USERS=${BENCH_CHECKPOINT_USERS:-1000000}     # users, hence leaves, of the checkpoint runs
+CHECKPOINT_WRITERS=${BENCH_CHECKPOINT_WRITERS:-8}       # writers beside the checkpoint builds
+CDB=ledger_bench_checkpoint # kept between runs, like $HDB
+CDBURL="postgres://postgres@localhost:5432/$CDB?sslmode=disable"
 DB=ledger_bench
 DBURL="postgres://postgres@localhost:5432/$DB?sslmode=disable"
 EXCHANGE=bench.ledger.events
@@ -235,6 +241,18 @@ lt history-long http://127.0.0.1:3998 -scenario hot-sustained -user 1 -duration 
 lt history-fresh http://127.0.0.1:3998 -scenario hot-sustained -duration "$DUR"
 lt history-reads http://127.0.0.1:3998 -scenario history-reads -user 1 -n 2000 -c 16
 stop_ledgerd
+
+# (g) checkpoints --------------------------------------------------------
+# CHECKPOINT_USERS users with one opening entry each, in a database kept
+# between runs (created, migrated and filled by scripts/checkpointbench:
+# about 20 s the first time, in SQL batches with valid chains). Then, in
+# that process, no server running: checkpoints built on the idle database
+# (time, and the Go heap's peak growth, sampled every 50 ms), and a write
+# load of CHECKPOINT_WRITERS goroutines through package ledger for $DUR,
+# once alone and once while checkpoints are built back to back.
+log "checkpoints: $CHECKPOINT_USERS users (kept in $CDB), $CHECKPOINT_WRITERS writers for $DUR without and with builds"
+go run ./scripts/checkpointbench -database-url "$CDBURL" -users "$CHECKPOINT_USERS" -writers "$CHECKPOINT_WRITERS" \
+  -duration "$DUR" > "$OUT/checkpoint.json" || true
 
 $PSQL -d postgres -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
 rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$EXCHANGE\">>), false, <<\"bench\">>)." >/dev/null 2>&1 || true

@@ -145,6 +145,7 @@ func write(w io.Writer, c config, rs runs, plots []plotRef) error {
 	writeBurst(w, rs)
 	writeRelay(w, c, rs)
 	writeHistory(w, rs)
+	writeCheckpoints(w, rs)
 	writeCost(w, rs)
 	writeTail(w, c, rs)
 	return nil
@@ -301,6 +302,7 @@ var checkedRuns = []string{
 	"batched-hot", "batched-hot-sustained", "batched-hot-open", "batched-spread", "batched-relay", "verify-batched",
 	"drain-burst", "relay-drain",
 	"history-fill", "history-long", "history-fresh", "history-reads",
+	"checkpoint",
 }
 
 // num reads a JSON number of a report's details; 0 when absent.
@@ -468,6 +470,51 @@ func writeHistory(w io.Writer, rs runs) {
 	}
 }
 
+// writeCheckpoints is the cost of a checkpoint over the kept database of
+// scripts/checkpointbench: its build time, the Go heap it took, and the
+// writes beside it.
+func writeCheckpoints(w io.Writer, rs runs) {
+	r := rs["checkpoint"]
+	if !r.found {
+		return
+	}
+	d := r.Details
+	verified := fmt.Sprintf("the %d users sampled verify with `VerifyUser`", int(num(d["verified_users"])))
+	if xs, ok := d["verify_failing"].([]any); ok && len(xs) > 0 {
+		verified = fmt.Sprintf("**%d of the %d users sampled fail `VerifyUser`**", len(xs), int(num(d["verified_users"])))
+	}
+	fmt.Fprintf(w, "\n## Checkpoints\n\n`scripts/checkpointbench` keeps a database (`ledger_bench_checkpoint`) of %s users, each with one opening entry, written once in large SQL batches with valid chains (this run wrote %s of them; %s). A checkpoint (`ledger.MakeCheckpoint`, unsigned: a signature adds one Ed25519 operation) reads every user's head in one snapshot, streaming, into the Merkle tree, and records its chunks and root.\n\n",
+		thousands(int(num(d["users"]))), thousands(int(num(d["filled_users"]))), verified)
+	builds := 0
+	if xs, ok := d["idle_build_seconds"].([]any); ok {
+		builds = len(xs)
+	}
+	fmt.Fprint(w, "| measure | |\n|---|---|\n")
+	fmt.Fprintf(w, "| leaves (users) | %s |\n", thousands(int(num(d["users"]))))
+	fmt.Fprintf(w, "| build time on the idle database (median of %d) | %.2f s: %s users/s |\n", builds, num(d["build_seconds"]), thousands(int(num(d["users_per_second"]))))
+	fmt.Fprintf(w, "| Go heap during the builds: peak of HeapInuse (sampled every 50 ms) over its value before | %s (holding every head at once: %s) |\n",
+		megabytes(num(d["heap_peak_growth_bytes"])), megabytes(num(d["heads_bytes"])))
+	fmt.Fprintf(w, "| writes/s, %d writers (deposits of 0.01 to random users, group commit), %.0f s, no build | %.0f |\n",
+		int(num(d["writers"])), num(d["load_seconds"]), num(d["writes_per_second_idle"]))
+	fmt.Fprintf(w, "| writes/s, the same load while checkpoints are built back to back (%d builds) | %.0f: %.2f× |\n",
+		int(num(d["builds_during_load"])), num(d["writes_per_second_during_build"]), num(d["write_ratio"]))
+	fmt.Fprintf(w, "| longest write during the builds (p99) | %.1f ms (%.1f ms); without a build %.1f ms (%.1f ms) |\n",
+		num(d["max_write_ms_during_build"]), num(d["p99_write_ms_during_build"]), num(d["max_write_ms_idle"]), num(d["p99_write_ms_idle"]))
+	fmt.Fprint(w, `
+A build takes no lock that a write waits for (a read-only repeatable-read
+snapshot, and an advisory lock only builders take), and its memory does not
+grow with the users. What it takes from the writes is CPU: its PostgreSQL
+backend and the hashing share the cores with the writers. Here builds run
+back to back for the whole load, the worst case; a server makes one every
+`+"`CHECKPOINT_INTERVAL`"+` (1 h by default). Every user here has one entry (and
+the load's deposits): this measures the heads and the tree, not a heads
+query over long histories.
+`)
+}
+
+// megabytes writes a byte count in MB (2^20 bytes).
+func megabytes(b float64) string { return fmt.Sprintf("%.1f MB", b/(1<<20)) }
+
 // writeCost is the write cost per change, measured over the spread run.
 func writeCost(w io.Writer, rs runs) {
 	c := rs["cost"]
@@ -510,8 +557,8 @@ func writeTail(w io.Writer, c config, rs runs) {
 With PostgreSQL and RabbitMQ on localhost: `+"`make bench`"+` (about 5 minutes;
 `+"`BENCH_DURATION=30s make bench`"+` for longer runs). It builds `+"`bin/ledgerd`"+` and
 `+"`bin/loadtest`"+`, uses a scratch database `+"`ledger_bench`"+` (dropped at the end),
-keeps `+"`ledger_bench_history`"+` between runs (its first fill takes about 5
-minutes more), needs pgbench (shipped with the PostgreSQL server), and rewrites this page
+keeps `+"`ledger_bench_history`"+` and `+"`ledger_bench_checkpoint`"+` between runs (their
+first fills take about 5 minutes and 20 seconds more), needs pgbench (shipped with the PostgreSQL server), and rewrites this page
 and the plots in `+"`docs/perf/`"+`. The load tool alone: `+"`make loadtest`"+` against
 a running ledgerd (`+"`bin/loadtest -h`"+` lists its scenarios; `+"`-rate 5000/s`"+` for an
 open loop, `+"`-hgrm FILE`"+` and `+"`-timeline FILE`"+` for the distribution and the

@@ -114,12 +114,20 @@ func goodRuns(tb testing.TB) string {
 		"history-fresh.json":           report("hot-sustained", 8000, 180, ""),
 		"history-reads.json":           strings.Replace(report("history-reads", 3000, 9, ""), `"ok":true`, `"ok":true,"details":{"entries":1000001,"verify_ms":2100,"balance_at_p50_ms":0.8,"balance_at_max_ms":2,"balance_at_early_seq":9000}`, 1),
 		"cost.json":                    `{"scenario":"cost","requests":70000,"ok":true,"details":{"wal_bytes_per_change":1027,"table_bytes_per_change":498}}`,
+		"checkpoint.json":              checkpointRun,
 		"machine.txt":                  "cores=2",
 	} {
 		writeFile(tb, dir, name, content)
 	}
 	return dir
 }
+
+// checkpointRun is scripts/checkpointbench's result for the fixtures.
+const checkpointRun = `{"scenario":"checkpoint","ok":true,"details":{"users":1000000,"filled_users":0,"verified_users":8,"verify_failing":[],` +
+	`"build_seconds":4.25,"idle_build_seconds":[4.5,4.25,4.1],"users_per_second":235294.1,"heap_baseline_bytes":1400000,` +
+	`"heap_peak_growth_bytes":3670016,"heads_bytes":48000000,"writers":8,"load_seconds":10,"writes_per_second_idle":2800,` +
+	`"writes_per_second_during_build":2100,"write_ratio":0.75,"p99_write_ms_idle":5.5,"p99_write_ms_during_build":12.3,` +
+	`"max_write_ms_idle":19,"max_write_ms_during_build":61.5,"write_errors":0,"builds_during_load":3}}`
 
 func testConfig(dir string) config {
 	return config{dir: dir, duration: "10s", pgHotClients: 8, pgSpreadClients: 32, spreadUsers: 10_000}
@@ -159,6 +167,7 @@ func TestTargets(t *testing.T) {
 		{"batched-rss.json", `{"rss_kb": 160000}`, 6},
 		{"verify-batched.json", `{"scenario":"verify","ok":false}`, 7},
 		{"batched-relay.json", strings.Replace(report("relay", 6000, 200, ""), `"ok":true`, `"ok":false`, 1), 7},
+		{"checkpoint.json", strings.Replace(checkpointRun, `"ok":true`, `"ok":false`, 1), 7},
 	} {
 		dir := goodRuns(t)
 		writeFile(t, dir, c.file, c.content)
@@ -231,6 +240,43 @@ func TestPage(t *testing.T) {
 	var bare bytes.Buffer
 	require.NoError(t, run(&bare, testConfig(dir)))
 	require.NotContains(t, bare.String(), "## Plots", "no plots without -plots")
+}
+
+// TestCheckpoints checks the Checkpoints section: the figures of
+// scripts/checkpointbench's result, a failed verification called out, and
+// no section without a result.
+func TestCheckpoints(t *testing.T) {
+	t.Parallel()
+	dir := goodRuns(t)
+	var page bytes.Buffer
+	require.NoError(t, run(&page, testConfig(dir)))
+	md := page.String()
+	for _, want := range []string{
+		"## Checkpoints",
+		"(`ledger_bench_checkpoint`) of 1,000,000 users",
+		"this run wrote 0 of them; the 8 users sampled verify with `VerifyUser`",
+		"| leaves (users) | 1,000,000 |",
+		"| build time on the idle database (median of 3) | 4.25 s: 235,294 users/s |",
+		"| 3.5 MB (holding every head at once: 45.8 MB) |",
+		"| writes/s, 8 writers (deposits of 0.01 to random users, group commit), 10 s, no build | 2800 |",
+		"| writes/s, the same load while checkpoints are built back to back (3 builds) | 2100: 0.75× |",
+		"| longest write during the builds (p99) | 61.5 ms (12.3 ms); without a build 19.0 ms (5.5 ms) |",
+	} {
+		require.Contains(t, md, want)
+	}
+	require.Less(t, strings.Index(md, "## A long history"), strings.Index(md, "## Checkpoints"))
+	require.Less(t, strings.Index(md, "## Checkpoints"), strings.Index(md, "## Write cost per change"))
+
+	writeFile(t, dir, "checkpoint.json", strings.Replace(checkpointRun, `"verify_failing":[]`, `"verify_failing":[17,99]`, 1))
+	page.Reset()
+	require.NoError(t, run(&page, testConfig(dir)))
+	require.Contains(t, page.String(), "**2 of the 8 users sampled fail `VerifyUser`**")
+
+	require.NoError(t, os.Remove(filepath.Join(dir, "checkpoint.json")))
+	page.Reset()
+	require.NoError(t, run(&page, testConfig(dir)))
+	require.NotContains(t, page.String(), "## Checkpoints")
+	require.Contains(t, page.String(), "✗ or missing: checkpoint")
 }
 
 func TestThousands(t *testing.T) {
