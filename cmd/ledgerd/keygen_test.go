@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,4 +82,26 @@ func TestKeygenDefaultPrefixAndUsage(t *testing.T) {
 	err = runKeygen([]string{"-out", ""}, &out, &errOut)
 	require.ErrorIs(t, err, errUsage)
 	require.Error(t, runKeygen([]string{"-bogus"}, &out, &errOut))
+}
+
+// TestSigningKeyNeverShown: the key, given as PEM text or as a path, is
+// in no help text, and a malformed one is refused without echoing it; a
+// server with a key logs only its id.
+func TestSigningKeyNeverShown(t *testing.T) {
+	t.Parallel()
+	priv, _, err := signing.GenerateKey()
+	require.NoError(t, err)
+	body := strings.Join(strings.Split(string(priv), "\n")[1:2], "") // the base64 line
+	for _, sub := range []string{"serve", "checkpoint", "verify", "relay"} {
+		var out bytes.Buffer
+		err := run(context.Background(), []string{"ledgerd", sub, "-h"}, env(map[string]string{"LEDGER_SIGNING_KEY": string(priv)}), &out, &out)
+		require.Error(t, err, sub) // -h is flag.ErrHelp
+		require.NotContains(t, out.String(), body, sub)
+		require.Contains(t, out.String(), "LEDGER_SIGNING_KEY", "%s documents the setting", sub)
+	}
+	bad := strings.Replace(string(priv), body[:20], "!!!!"+body[4:20], 1)
+	var out bytes.Buffer
+	err = run(context.Background(), []string{"ledgerd", "checkpoint"}, env(map[string]string{"LEDGER_SIGNING_KEY": bad}), &out, &out)
+	require.ErrorIs(t, err, errUsage)
+	require.NotContains(t, err.Error()+out.String(), body[4:20])
 }
