@@ -119,9 +119,11 @@ const checkpointLockKey int64 = 0x6c65646765724370 // "ledgerCp"
 const (
 	// checkpointHeads streams every user's head in id order: the users
 	// primary key, and one probe of entries_user_seq_key per user for the
-	// head's hash (none for a user without entries).
+	// head's hash (null for a user without entries). The LIMIT keeps the
+	// probe a nested loop: as a plain join the planner merges or hashes
+	// every entry of every user, a cost that grows with the history.
 	checkpointHeads = `SELECT u.id, u.seq, e.hash FROM users u
-LEFT JOIN entries e ON e.user_id = u.id AND e.seq = u.seq
+LEFT JOIN LATERAL (SELECT hash FROM entries WHERE user_id = u.id AND seq = u.seq LIMIT 1) e ON true
 ORDER BY u.id`
 	checkpointNextID  = `SELECT nextval(pg_get_serial_sequence('checkpoints', 'id'))`
 	checkpointLastAt  = `SELECT max(at) FROM checkpoints`

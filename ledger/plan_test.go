@@ -157,3 +157,72 @@ FROM generate_series(2, $1::bigint) s`, history, openingHash)
 	check("with statistics")
 	reads("with statistics")
 }
+
+// TestProofPlansAreFlatInHistory: a checkpoint reads one entry per user
+// (a probe of entries_user_seq_key each, however long the histories), a
+// proof one per leaf of the user's chunk, and a statement reaches its
+// range through entries_user_created_idx; none scans the entries.
+func TestProofPlansAreFlatInHistory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.NewURL(t)
+	pool, plans := newExplainingPool(t, url)
+	l := ledger.New(pool, ledger.Options{})
+	const users, history = 3, 30_000
+	for id := int64(1); id <= users; id++ {
+		_, err := l.CreateUser(ctx, ledger.NewUser{ID: id, Balance: 1})
+		require.NoError(t, err)
+		var openingHash []byte
+		require.NoError(t, pool.QueryRow(ctx, `SELECT hash FROM entries WHERE user_id = $1 AND seq = 1`, id).Scan(&openingHash))
+		tx, err := pool.Begin(ctx)
+		require.NoError(t, err)
+		// A chain of links (not canonical hashes: nothing here recomputes them).
+		_, err = tx.Exec(ctx, `
+INSERT INTO entries (id, user_id, seq, type, amount, balance_after, created_at, prev_hash, hash)
+SELECT gen_random_uuid(), $3::bigint, s, 'deposit', 1, s, now(),
+    CASE WHEN s = 2 THEN $2::bytea ELSE sha256(int8send($3::bigint * 1000000 + s - 1)) END, sha256(int8send($3::bigint * 1000000 + s))
+FROM generate_series(2, $1::bigint) s`, history, openingHash, id)
+		if err != nil {
+			_ = tx.Rollback(ctx)
+		}
+		require.NoError(t, err)
+		_, err = tx.Exec(ctx, `UPDATE users SET balance = $1, seq = $1 WHERE id = $2`, history, id)
+		require.NoError(t, err)
+		require.NoError(t, tx.Commit(ctx))
+	}
+	check := func(when string) {
+		plans.take()
+		c, err := l.MakeCheckpoint(ctx)
+		require.NoError(t, err)
+		_, err = l.FindCheckpointProof(ctx, 2, c.ID)
+		require.NoError(t, err)
+		since := time.Now().Add(-time.Minute)
+		s, err := l.FindStatement(ctx, 2, &since, nil)
+		require.NoError(t, err)
+		require.Len(t, s.Entries, history)
+		var checked int
+		for _, p := range plans.take() {
+			if !strings.Contains(p, "entries") || strings.Contains(p, "INSERT") {
+				continue
+			}
+			checked++
+			require.NotContains(t, p, "Seq Scan on entries", "%s: %s", when, p)
+			require.NotContains(t, p, "Merge", "%s: %s", when, p)
+			require.NotContains(t, p, "Hash Join", "%s: %s", when, p)
+			switch {
+			case strings.Contains(p, "users u"): // the heads
+				require.Contains(t, p, "Nested Loop", "%s: %s", when, p)
+				require.Contains(t, p, "Index Cond: ((user_id = u.id) AND (seq = u.seq))", "%s: %s", when, p)
+			case strings.Contains(p, "unnest"): // a proof's leaves
+				require.Contains(t, p, "entries_user_seq_key", "%s: %s", when, p)
+			case strings.Contains(p, "created_at"): // a statement
+				require.Contains(t, p, "entries_user_created_idx", "%s: %s", when, p)
+			}
+		}
+		require.GreaterOrEqual(t, checked, 4, "%s: the heads, the proof, and the statement's opening and range were explained", when)
+	}
+	check("without statistics")
+	_, err := pool.Exec(ctx, `ANALYZE entries`)
+	require.NoError(t, err)
+	check("with statistics")
+}
