@@ -74,6 +74,9 @@ var ledgerdMetrics = map[string]string{
 	"ledger_audit_violations":                        "gauge",
 	"ledger_audit_last_clean_pass_timestamp_seconds": "gauge",
 	"ledger_audit_passes_total":                      "counter",
+	"ledger_checkpoint_latest_timestamp_seconds":     "gauge",
+	"ledger_checkpoint_made_total":                   "counter",
+	"ledger_checkpoint_build_seconds":                "gauge",
 }
 
 // baseMetric returns the exposed metric a series name belongs to (a

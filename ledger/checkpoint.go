@@ -255,27 +255,40 @@ func (l *Ledger) buildCheckpointTx(ctx context.Context, tx pgx.Tx, c *Checkpoint
 	return save(last)
 }
 
-// RunCheckpoints makes a checkpoint every interval until ctx ends. Every
-// replica runs it: they take turns through an advisory lock, and a replica
-// makes none while the last one, whoever made it, is younger than the
-// interval. An interval ≤ 0 makes none.
-func (l *Ledger) RunCheckpoints(ctx context.Context, interval time.Duration, logger *slog.Logger) {
-	if interval <= 0 {
+// CheckpointSchedule configures RunCheckpoints.
+type CheckpointSchedule struct {
+	// Interval is how often a checkpoint is made; ≤ 0 makes none.
+	Interval time.Duration
+	// Logger receives each checkpoint made and each failure.
+	Logger *slog.Logger
+	// MadeFunc, when set, is told of each checkpoint this process made.
+	MadeFunc func(Checkpoint)
+}
+
+// RunCheckpoints makes a checkpoint every s.Interval until ctx ends.
+// Every replica runs it: they take turns through an advisory lock, and a
+// replica makes none while the last one, whoever made it, is younger than
+// the interval.
+func (l *Ledger) RunCheckpoints(ctx context.Context, s CheckpointSchedule) {
+	if s.Interval <= 0 {
 		return
 	}
 	for {
-		c, made, err := l.makeCheckpoint(ctx, interval-interval/20)
+		c, made, err := l.makeCheckpoint(ctx, s.Interval-s.Interval/20)
 		switch {
 		case err != nil && ctx.Err() == nil && !errors.Is(err, ErrCheckpointBusy):
-			logger.Warn("checkpoint failed", "err", err)
+			s.Logger.Warn("checkpoint failed", "err", err)
 		case made:
-			logger.Info("checkpoint made", "checkpoint_id", c.ID, "users", c.Users, "root", c.Root.String(),
+			s.Logger.Info("checkpoint made", "checkpoint_id", c.ID, "users", c.Users, "root", c.Root.String(),
 				"signed", c.KeyID != "", "build_ms", c.BuildTime.Milliseconds())
+			if s.MadeFunc != nil {
+				s.MadeFunc(c)
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(min(interval, time.Minute)):
+		case <-time.After(min(s.Interval, time.Minute)):
 		}
 	}
 }

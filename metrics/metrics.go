@@ -41,6 +41,9 @@ type Metrics struct {
 	auditViolations prometheus.Gauge
 	auditLastClean  prometheus.Gauge
 
+	checkpointsMade prometheus.Counter
+	checkpointBuild prometheus.Gauge
+
 	transactions       *prometheus.CounterVec
 	transactionEntries *prometheus.HistogramVec
 }
@@ -99,9 +102,14 @@ func New() *Metrics {
 	m.auditLastClean = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "audit", Name: "last_clean_pass_timestamp_seconds",
 		Help: "Unix time of the auditor's last pass that found no violation."})
 
+	m.checkpointsMade = prometheus.NewCounter(prometheus.CounterOpts{Namespace: namespace, Subsystem: "checkpoint", Name: "made_total",
+		Help: "Signed checkpoints this process made."})
+	m.checkpointBuild = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "checkpoint", Name: "build_seconds",
+		Help: "How long this process's last checkpoint took to build; 0 before its first."})
+
 	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.httpInFlight, m.entriesPosted, m.rejected,
 		m.writeTx, m.batchSize, m.txRetries, m.batchSplits, m.transactions, m.transactionEntries, m.published, m.publishFailures, m.publishLag,
-		m.auditUsers, m.auditEntries, m.auditPasses, m.auditViolations, m.auditLastClean} {
+		m.auditUsers, m.auditEntries, m.auditPasses, m.auditViolations, m.auditLastClean, m.checkpointsMade, m.checkpointBuild} {
 		f(c)
 	}
 	for _, kind := range []string{"nack", "return", "connection", "timeout"} {
@@ -191,6 +199,44 @@ func (m *Metrics) AuditPass(users, entries int64, violations int, at time.Time) 
 	if violations == 0 {
 		m.auditLastClean.Set(float64(at.Unix()))
 	}
+}
+
+// CheckpointMade records a checkpoint this process made, and how long it
+// took to build.
+func (m *Metrics) CheckpointMade(build time.Duration) {
+	m.checkpointsMade.Inc()
+	m.checkpointBuild.Set(build.Seconds())
+}
+
+// RegisterCheckpoints adds ledger_checkpoint_latest_timestamp_seconds:
+// the instant of the latest checkpoint in the database, whoever made it,
+// read from latest at scrape time (at most once a second); 0 when there
+// is none, -1 when it cannot be read.
+func (m *Metrics) RegisterCheckpoints(latest func() (time.Time, error)) {
+	var (
+		mu   sync.Mutex
+		last float64
+		at   time.Time
+	)
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "checkpoint",
+		Name: "latest_timestamp_seconds",
+		Help: "Unix time of the latest signed checkpoint in the database, made by any process; 0 when none, -1 when unreadable."},
+		func() float64 {
+			mu.Lock()
+			defer mu.Unlock()
+			if time.Since(at) > time.Second {
+				at = time.Now()
+				switch t, err := latest(); {
+				case err != nil:
+					last = -1
+				case t.IsZero():
+					last = 0
+				default:
+					last = float64(t.UnixNano()) / 1e9
+				}
+			}
+			return last
+		}))
 }
 
 // RelayState is what the relay gauges read at scrape time.

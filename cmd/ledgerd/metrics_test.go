@@ -36,7 +36,7 @@ func servedLedger(t *testing.T) string {
 		DBMaxConns: 4, DBAcquireWait: 5 * time.Second, DBTxTimeout: 10 * time.Second,
 		ShutdownWait: 10 * time.Second, UserQueueLimit: 4096, MaxBatch: 512, MaxInflight: 4, IdempotencyRetention: 24 * time.Hour,
 		AMQPURL: outboxtest.URL(), RelayEnabled: true, Exchange: exchange, RelayQueue: "",
-		AuditEnabled: true, AuditInterval: 100 * time.Millisecond,
+		AuditEnabled: true, AuditInterval: 100 * time.Millisecond, CheckpointInterval: time.Hour,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
@@ -190,6 +190,9 @@ func TestMetrics(t *testing.T) {
 		"ledger_audit_violations":                        nil,
 		"ledger_audit_last_clean_pass_timestamp_seconds": nil,
 		"ledger_audit_passes_total":                      nil,
+		"ledger_checkpoint_latest_timestamp_seconds":     nil,
+		"ledger_checkpoint_made_total":                   nil,
+		"ledger_checkpoint_build_seconds":                nil,
 		"go_goroutines":                                  nil,
 		"process_resident_memory_bytes":                  nil,
 	} {
@@ -212,6 +215,13 @@ func TestMetrics(t *testing.T) {
 	require.Zero(t, violations)
 	lastClean, _ := sample(t, text, "ledger_audit_last_clean_pass_timestamp_seconds", nil)
 	require.InDelta(t, float64(time.Now().Unix()), lastClean, 60)
+	// The server makes a checkpoint at start (there was none).
+	require.Eventually(t, func() bool {
+		text := scrape(t, base)
+		latest, _ := sample(t, text, "ledger_checkpoint_latest_timestamp_seconds", nil)
+		made, _ := sample(t, text, "ledger_checkpoint_made_total", nil)
+		return made == 1 && latest > float64(time.Now().Add(-time.Minute).Unix())
+	}, 10*time.Second, 100*time.Millisecond)
 
 	// promtool lints the live scrape; it must be installed (.ci/run does).
 	cmd := exec.CommandContext(context.Background(), "promtool", "check", "metrics")

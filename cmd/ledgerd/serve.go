@@ -105,7 +105,19 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 	if err := l.RegisterSigningKey(ctx); err != nil {
 		return err
 	}
-	background.Go(func() { l.RunCheckpoints(bgCtx, cfg.CheckpointInterval, logger) })
+	background.Go(func() {
+		l.RunCheckpoints(bgCtx, ledger.CheckpointSchedule{Interval: cfg.CheckpointInterval, Logger: logger,
+			MadeFunc: func(c ledger.Checkpoint) { m.CheckpointMade(c.BuildTime) }})
+	})
+	m.RegisterCheckpoints(func() (time.Time, error) {
+		ctx, cancel := context.WithTimeout(bgCtx, 2*time.Second)
+		defer cancel()
+		c, err := l.FindCheckpoint(ctx, 0)
+		if errors.Is(err, ledger.ErrCheckpointNotFound) {
+			return time.Time{}, nil
+		}
+		return c.At, err
+	})
 	if cfg.DebugAddr != "" {
 		if err := serveDebug(bgCtx, cfg.DebugAddr, logger, &background); err != nil {
 			return err
