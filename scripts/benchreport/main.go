@@ -507,8 +507,9 @@ grow with the users. What it takes from the writes is CPU: its PostgreSQL
 backend and the hashing share the cores with the writers. Here builds run
 back to back for the whole load, the worst case; a server makes one every
 `+"`CHECKPOINT_INTERVAL`"+` (1 h by default). Every user here has one entry (and
-the load's deposits): this measures the heads and the tree, not a heads
-query over long histories.
+the load's deposits); the heads query probes one entry per user however long
+the histories are (ledger.TestProofPlansAreFlatInHistory holds its plan), so
+the time grows with the users, not with the entries.
 `)
 }
 
