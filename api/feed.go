@@ -62,11 +62,8 @@ func handleReadFeed(l *ledger.Ledger) http.HandlerFunc {
 
 func parseFeedFilter(r *http.Request, l *ledger.Ledger) (ledger.FeedFilter, error) {
 	f := ledger.FeedFilter{}
-	q, err := queryParams(r)
+	q, err := queryParams(r, feedParams)
 	if err != nil {
-		return f, err
-	}
-	if err := onlyParams(q, feedParams); err != nil {
 		return f, err
 	}
 	if f.Limit, err = parseLimit(q, ledger.DefaultFeedPage, ledger.MaxFeedPage); err != nil {
@@ -96,10 +93,7 @@ func handleReadUserEvents(l *ledger.Ledger) http.HandlerFunc {
 			writeError(w, r, err)
 			return
 		}
-		q, err := queryParams(r)
-		if err == nil {
-			err = onlyParams(q, userFeedParams)
-		}
+		q, err := queryParams(r, userFeedParams)
 		var limit int
 		if err == nil {
 			limit, err = parseLimit(q, ledger.DefaultFeedPage, ledger.MaxFeedPage)

@@ -182,6 +182,9 @@ func decodeHoldCursor(s string) (*ledger.Hold, bool) {
 	return &ledger.Hold{ID: hid, CreatedAt: time.UnixMicro(us)}, true
 }
 
+// holdListParams are the query parameters of GET /users/{id}/holds.
+var holdListParams = []string{"status", "limit", "cursor"}
+
 func handleListHolds(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, err := parseID("user id", chi.URLParam(r, "id"))
@@ -189,7 +192,7 @@ func handleListHolds(l *ledger.Ledger) http.HandlerFunc {
 			writeError(w, r, err)
 			return
 		}
-		q, err := queryParams(r)
+		q, err := queryParams(r, holdListParams)
 		if err != nil {
 			writeError(w, r, err)
 			return

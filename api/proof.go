@@ -26,10 +26,7 @@ func handleGetStatement(l *ledger.Ledger) http.HandlerFunc {
 			writeError(w, r, err)
 			return
 		}
-		q, err := queryParams(r)
-		if err == nil {
-			err = onlyParams(q, statementParams)
-		}
+		q, err := queryParams(r, statementParams)
 		var from, to *time.Time
 		if err == nil {
 			from, err = parseInstant(q, "from")
@@ -55,10 +52,7 @@ var keyIDPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 func handleGetSigningKey(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		q, err := queryParams(r)
-		if err == nil {
-			err = onlyParams(q, signingKeyParams)
-		}
+		q, err := queryParams(r, signingKeyParams)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -81,10 +75,7 @@ func handleGetSigningKey(l *ledger.Ledger) http.HandlerFunc {
 
 func handleListCheckpoints(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		q, err := queryParams(r)
-		if err == nil {
-			err = onlyParams(q, checkpointListParams)
-		}
+		q, err := queryParams(r, checkpointListParams)
 		var (
 			after int64
 			limit int
@@ -141,10 +132,7 @@ func handleGetCheckpointProof(l *ledger.Ledger) http.HandlerFunc {
 			writeError(w, r, err)
 			return
 		}
-		q, err := queryParams(r)
-		if err == nil {
-			err = onlyParams(q, checkpointProofParams)
-		}
+		q, err := queryParams(r, checkpointProofParams)
 		var checkpoint int64 // 0: the latest
 		if v, ok := q["checkpoint"]; ok && err == nil {
 			if checkpoint, err = parseID("checkpoint", v[0]); err != nil {

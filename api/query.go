@@ -13,8 +13,8 @@ import (
 // queryParams parses the request's query string strictly: a malformed
 // one (a bad percent escape, say) is a 400, not a silently dropped
 // parameter, and so is a parameter given twice, which could mean two
-// things.
-func queryParams(r *http.Request) (url.Values, error) {
+// things, or one that is not among names, the route's parameters.
+func queryParams(r *http.Request, names []string) (url.Values, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		return nil, badRequest("the query string is not valid: percent escapes must be %%XX with two hex digits")
@@ -24,7 +24,7 @@ func queryParams(r *http.Request) (url.Values, error) {
 			return nil, badParam(truncate(name, 40), "the query parameter %q is given more than once", truncate(name, 40))
 		}
 	}
-	return q, nil
+	return q, onlyParams(q, names)
 }
 
 // rfc3339 is the grammar of an RFC 3339 date-time: Go's parser alone also

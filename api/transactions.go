@@ -77,11 +77,8 @@ var entryFilterParams = []string{"limit", "order", "cursor", "afterSeq", "from",
 // (the limit's range, amount bounds in order, afterSeq only oldest first…).
 func parseEntryFilter(r *http.Request) (ledger.EntryFilter, error) {
 	f := ledger.EntryFilter{Limit: DefaultPageSize, Order: ledger.Descending}
-	q, err := queryParams(r)
+	q, err := queryParams(r, entryFilterParams)
 	if err != nil {
-		return f, err
-	}
-	if err := onlyParams(q, entryFilterParams); err != nil {
 		return f, err
 	}
 	if err := parsePaging(q, &f); err != nil {

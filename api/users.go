@@ -174,7 +174,7 @@ func handleGetBalance(l *ledger.Ledger) http.HandlerFunc {
 			writeError(w, r, err)
 			return
 		}
-		q, err := queryParams(r)
+		q, err := queryParams(r, []string{"at"})
 		if err != nil {
 			writeError(w, r, err)
 			return

@@ -86,13 +86,8 @@ func ParseCheckpoint(raw []byte) (Checkpoint, error) {
 	if c.At, err = time.Parse(time.RFC3339Nano, j.At); err != nil {
 		return Checkpoint{}, failed("checkpoint: at is not an RFC 3339 instant")
 	}
-	if j.KeyID != nil {
-		c.KeyID = *j.KeyID
-	}
-	if j.Signature != nil {
-		if c.Signature, err = base64.StdEncoding.DecodeString(*j.Signature); err != nil {
-			return Checkpoint{}, failed("checkpoint: signature is not base64")
-		}
+	if c.KeyID, c.Signature, err = parseSignature("checkpoint", j.KeyID, j.Signature); err != nil {
+		return Checkpoint{}, err
 	}
 	return c, nil
 }
@@ -149,63 +144,65 @@ func (l *Ledger) MakeCheckpoint(ctx context.Context) (Checkpoint, error) {
 func (l *Ledger) makeCheckpoint(ctx context.Context, ifOlderThan time.Duration) (c Checkpoint, made bool, err error) {
 	start := time.Now()
 	err = l.withConnFor(ctx, l.opts.CheckpointTimeout, func(ctx context.Context, conn *pgxpool.Conn) error {
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			return fmt.Errorf("begin: %w", err)
-		}
-		defer func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = tx.Rollback(rctx)
-		}()
-		var locked bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, checkpointLockKey).Scan(&locked); err != nil {
-			return fmt.Errorf("checkpoint lock: %w", err)
-		}
-		if !locked {
-			return ErrCheckpointBusy
-		}
-		if ifOlderThan > 0 {
-			var last *time.Time
-			if err := tx.QueryRow(ctx, checkpointLastAt).Scan(&last); err != nil {
-				return fmt.Errorf("last checkpoint: %w", err)
+		return inTx(ctx, conn, func(ctx context.Context, tx pgx.Tx) error {
+			var locked bool
+			if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, checkpointLockKey).Scan(&locked); err != nil {
+				return fmt.Errorf("checkpoint lock: %w", err)
 			}
-			if last != nil && time.Since(*last) < ifOlderThan {
-				return nil
+			if !locked {
+				return ErrCheckpointBusy
 			}
-		}
-		if err := tx.QueryRow(ctx, checkpointNextID).Scan(&c.ID); err != nil {
-			return fmt.Errorf("checkpoint id: %w", err)
-		}
-		if err := l.buildCheckpointTx(ctx, tx, &c); err != nil {
-			return err
-		}
-		c.BuildTime = time.Since(start)
-		if s := l.opts.Signer; s != nil {
-			if _, err := tx.Exec(ctx, signingKeyInsert, s.KeyID(), s.PublicKey().PEM()); err != nil {
-				return fmt.Errorf("record signing key: %w", err)
+			if ifOlderThan > 0 {
+				var last *time.Time
+				if err := tx.QueryRow(ctx, checkpointLastAt).Scan(&last); err != nil {
+					return fmt.Errorf("last checkpoint: %w", err)
+				}
+				if last != nil && time.Since(*last) < ifOlderThan {
+					return nil
+				}
 			}
-			c.KeyID = s.KeyID() // signed too
-			msg, err := c.SignedBytes()
-			if err != nil {
+			if err := tx.QueryRow(ctx, checkpointNextID).Scan(&c.ID); err != nil {
+				return fmt.Errorf("checkpoint id: %w", err)
+			}
+			if err := l.buildCheckpointTx(ctx, tx, &c); err != nil {
 				return err
 			}
-			c.Signature = s.Sign(msg)
-		}
-		if _, err := tx.Exec(ctx, checkpointInsert, c.ID, c.At, c.Users, c.Root[:], nullable(c.KeyID), c.Signature,
-			c.BuildTime.Milliseconds()); err != nil {
-			return fmt.Errorf("record checkpoint: %w", err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("commit: %w", err)
-		}
-		made = true
-		return nil
+			c.BuildTime = time.Since(start)
+			if err := l.signCheckpointTx(ctx, tx, &c); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, checkpointInsert, c.ID, c.At, c.Users, c.Root[:], nullable(c.KeyID), c.Signature,
+				c.BuildTime.Milliseconds()); err != nil {
+				return fmt.Errorf("record checkpoint: %w", err)
+			}
+			made = true
+			return nil
+		})
 	})
 	if err != nil {
 		return Checkpoint{}, false, fmt.Errorf("make checkpoint: %w", err)
 	}
 	return c, made, nil
+}
+
+// signCheckpointTx signs c, its key id included, when the ledger has a
+// key, and records the key in tx (once) so that it can be fetched by id
+// after a rotation.
+func (l *Ledger) signCheckpointTx(ctx context.Context, tx pgx.Tx, c *Checkpoint) error {
+	s := l.opts.Signer
+	if s == nil {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, signingKeyInsert, s.KeyID(), s.PublicKey().PEM()); err != nil {
+		return fmt.Errorf("record signing key: %w", err)
+	}
+	c.KeyID = s.KeyID()
+	msg, err := c.SignedBytes()
+	if err != nil {
+		return err
+	}
+	c.Signature = s.Sign(msg)
+	return nil
 }
 
 // buildCheckpointTx streams every user's head from one snapshot into the

@@ -232,13 +232,8 @@ func ParseStatement(raw []byte) (Statement, error) {
 			return Statement{}, failed("statement: %s is not an RFC 3339 instant", name)
 		}
 	}
-	if j.KeyID != nil {
-		s.KeyID = *j.KeyID
-	}
-	if j.Signature != nil {
-		if s.Signature, err = base64.StdEncoding.DecodeString(*j.Signature); err != nil {
-			return Statement{}, failed("statement: signature is not base64")
-		}
+	if s.KeyID, s.Signature, err = parseSignature("statement", j.KeyID, j.Signature); err != nil {
+		return Statement{}, err
 	}
 	return s, nil
 }
@@ -311,6 +306,23 @@ func checkSignature(what, keyID string, sig []byte, signed func() ([]byte, error
 		return failed("signature of the %s: does not verify with key %s: it was changed after signing", what, keyID)
 	}
 	return nil
+}
+
+// parseSignature reads a document's keyId and signature members, either
+// null.
+func parseSignature(what string, keyID, sig *string) (string, []byte, error) {
+	var id string
+	if keyID != nil {
+		id = *keyID
+	}
+	if sig == nil {
+		return id, nil, nil
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(*sig)
+	if err != nil {
+		return "", nil, failed("%s: signature is not base64", what)
+	}
+	return id, b, nil
 }
 
 // unwrapData returns the data member of an API answer ({"success": true,

@@ -45,24 +45,32 @@ func (l *Ledger) tryTx(ctx context.Context, changes int, fn func(ctx context.Con
 		if changes > 0 {
 			defer func() { l.opts.Observer.WriteTx(time.Since(start), changes) }()
 		}
-		tx, err := conn.Begin(ctx)
-		if err != nil {
-			return fmt.Errorf("begin: %w", classify(ctx, err))
-		}
-		defer func() {
-			// A no-op after Commit. Bounded even when ctx is already done.
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = tx.Rollback(rctx)
-		}()
-		if err := fn(ctx, tx); err != nil {
-			return classify(ctx, err)
-		}
-		if err := tx.Commit(ctx); err != nil {
-			return fmt.Errorf("commit: %w", classify(ctx, err))
-		}
-		return nil
+		return inTx(ctx, conn, fn)
 	})
+}
+
+// inTx runs fn in a transaction on conn and commits it. A deferred
+// rollback, bounded even when ctx is already done, undoes it when fn
+// fails; the commit error is returned wrapped, so a failed commit never
+// looks like success.
+func inTx(ctx context.Context, conn *pgxpool.Conn, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", classify(ctx, err))
+	}
+	defer func() {
+		// A no-op after Commit.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
+	if err := fn(ctx, tx); err != nil {
+		return classify(ctx, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", classify(ctx, err))
+	}
+	return nil
 }
 
 // withConn runs fn with a pooled connection, waiting at most AcquireTimeout
