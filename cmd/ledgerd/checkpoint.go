@@ -4,26 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/ledgerd/ledgerd/ledger"
-	"github.com/ledgerd/ledgerd/signing"
 )
-
-// loadSigner reads LEDGER_SIGNING_KEY; without one, statements and
-// checkpoints are unsigned, and the server says so once.
-func loadSigner(cfg config, logger *slog.Logger) (*signing.Signer, error) {
-	if cfg.SigningKey == "" {
-		logger.Warn("signing is off: LEDGER_SIGNING_KEY is not set, statements and checkpoints are unsigned (ledgerd keygen makes a key)")
-		return nil, nil
-	}
-	s, err := signing.LoadSigner(cfg.SigningKey)
-	if err != nil {
-		return nil, fmt.Errorf("%w: LEDGER_SIGNING_KEY: %w", errUsage, err)
-	}
-	logger.Info("signing statements and checkpoints", "key_id", s.KeyID())
-	return s, nil
-}
 
 // runCheckpoint runs `ledgerd checkpoint`: it makes a checkpoint now,
 // signed with LEDGER_SIGNING_KEY when set, and prints it as JSON.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ledgerd/ledgerd/api"
+	"github.com/ledgerd/ledgerd/signing"
 )
 
 // config is every setting of ledgerd. Each has an environment variable and
@@ -193,4 +194,19 @@ func redactURL(raw string) string {
 		return "(invalid URL)"
 	}
 	return u.Redacted()
+}
+
+// loadSigner reads LEDGER_SIGNING_KEY; without one, statements and
+// checkpoints are unsigned, and the server says so once.
+func loadSigner(cfg config, logger *slog.Logger) (*signing.Signer, error) {
+	if cfg.SigningKey == "" {
+		logger.Warn("signing is off: LEDGER_SIGNING_KEY is not set, statements and checkpoints are unsigned (ledgerd keygen makes a key)")
+		return nil, nil
+	}
+	s, err := signing.LoadSigner(cfg.SigningKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: LEDGER_SIGNING_KEY: %w", errUsage, err)
+	}
+	logger.Info("signing statements and checkpoints", "key_id", s.KeyID())
+	return s, nil
 }
