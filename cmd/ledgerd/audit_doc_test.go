@@ -22,7 +22,7 @@ import (
 	"github.com/ledgerd/ledgerd/signing"
 )
 
-var update = flag.Bool("update", false, "rewrite docs/audit-example/ from a live ledgerd")
+var update = flag.Bool("update", false, "rewrite testdata/*.golden, and docs/audit-example/ from a live ledgerd")
 
 // exampleDir holds the API answers docs/audit.md's walk-through checks.
 const exampleDir = "../../docs/audit-example"
@@ -141,12 +141,8 @@ func startSignedServer(t *testing.T, bin string) (string, func()) {
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"ledgerd", "keygen", "-out", filepath.Join(dir, "k")}, env(nil), &out, &out))
 	url := dbtest.NewURL(t)
-	cfg := config{
-		DatabaseURL: url, HTTPAddr: "127.0.0.1:0", LogLevel: "warn", LogFormat: "json",
-		DBMaxConns: 4, DBAcquireWait: 5 * time.Second, DBTxTimeout: 10 * time.Second,
-		ShutdownWait: 10 * time.Second, UserQueueLimit: 4096, MaxBatch: 512, MaxInflight: 4, IdempotencyRetention: 24 * time.Hour,
-		SigningKey: filepath.Join(dir, "k.key"), CheckpointInterval: time.Hour,
-	}
+	cfg := testConfig(url)
+	cfg.SigningKey, cfg.CheckpointInterval = filepath.Join(dir, "k.key"), time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)

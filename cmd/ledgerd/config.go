@@ -1,187 +1,194 @@
 package main
 
 import (
-	"flag"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/alecthomas/kong"
 
 	"github.com/ledgerd/ledgerd/api"
 	"github.com/ledgerd/ledgerd/signing"
 )
 
-// config is every setting of ledgerd. Each has an environment variable and
-// a flag of the same meaning; the flag wins.
-type config struct {
-	DatabaseURL    string
-	HTTPAddr       string
-	LogLevel       string
-	LogFormat      string
-	DBMaxConns     int
-	DBAcquireWait  time.Duration
-	DBTxTimeout    time.Duration
-	ShutdownWait   time.Duration
-	UserQueueLimit int
-	MaxBatch       int
-	MaxInflight    int
-	NoMigrate      bool
+// Every setting has a flag and an environment variable (tag envvar); the
+// variable gives the default, the flag wins. Settings come in groups; a
+// subcommand embeds the groups it reads. The help shows each setting's
+// variable and built-in default, never the value the environment gives.
 
-	Tokens               []api.Token
-	RateLimitRPS         float64
-	IdempotencyRetention time.Duration
+// settingGroups are the headings of the help.
+var settingGroups = []kong.Group{
+	{Key: "database", Title: "Database:"},
+	{Key: "http", Title: "HTTP:"},
+	{Key: "log", Title: "Logs:"},
+	{Key: "writes", Title: "Writes:"},
+	{Key: "api", Title: "API:"},
+	{Key: "audit", Title: "Audit and signing:"},
+	{Key: "events", Title: "Events (RabbitMQ):"},
+}
 
-	AuditEnabled  bool
-	AuditInterval time.Duration
+// databaseSettings name the database.
+type databaseSettings struct {
+	DatabaseURL string `name:"database-url" envvar:"DATABASE_URL" default:"postgres://postgres@localhost:5432/ledger?sslmode=disable" placeholder:"URL" group:"database" help:"PostgreSQL URL"`
+}
 
+// poolSettings are those of a connection pool on the database.
+type poolSettings struct {
+	databaseSettings
+	DBMaxConns int `name:"db-max-conns" envvar:"DB_MAX_CONNS" default:"20" placeholder:"N" group:"database" help:"most database connections in the pool"`
+}
+
+func (s poolSettings) validate() error {
+	return positive("db-max-conns", "DB_MAX_CONNS", s.DBMaxConns)
+}
+
+// httpSettings are those of the listener.
+type httpSettings struct {
+	HTTPAddr string `name:"http-addr" envvar:"HTTP_ADDR" default:":3000" placeholder:"ADDR" group:"http" help:"HTTP listen address"`
+}
+
+// logSettings are those of the logs.
+type logSettings struct {
+	LogLevel  string `name:"log-level" envvar:"LOG_LEVEL" default:"info" placeholder:"LEVEL" group:"log" help:"debug, info, warn or error"`
+	LogFormat string `name:"log-format" envvar:"LOG_FORMAT" default:"text" placeholder:"FORMAT" group:"log" help:"text or json"`
+}
+
+func (s logSettings) validate() error {
+	if _, err := parseLevel(s.LogLevel); err != nil {
+		return err
+	}
+	if s.LogFormat != "text" && s.LogFormat != "json" {
+		return fmt.Errorf("LOG_FORMAT (--log-format) must be text or json, got %q", s.LogFormat)
+	}
+	return nil
+}
+
+// signingSettings name the key that signs statements and checkpoints.
+type signingSettings struct {
 	// SigningKey is LEDGER_SIGNING_KEY: a file path or PEM text. It is a
-	// secret: never a flag default, so never in the help.
-	SigningKey         string
-	CheckpointInterval time.Duration
-	DebugAddr          string
-
-	AMQPURL      string
-	RelayEnabled bool
-	Exchange     string
-	RelayQueue   string
+	// secret: the help never shows it.
+	SigningKey string `name:"signing-key" envvar:"LEDGER_SIGNING_KEY" secret:"" placeholder:"KEY" group:"audit" help:"Ed25519 private key (PKCS#8 PEM) that signs statements and checkpoints: a file path or the PEM text; unsigned when empty"`
 }
 
-// Defaults of the contract.
-const (
-	defaultDatabaseURL = "postgres://postgres@localhost:5432/ledger?sslmode=disable"
-	defaultHTTPAddr    = ":3000"
-	defaultAMQPURL     = "amqp://guest:guest@localhost:5672/" //nolint:gosec // RabbitMQ's well-known local default, as the contract specifies
-	defaultExchange    = "ledger.events"
-	defaultRelayQueue  = "ledger.events.all"
-)
+// amqpSettings are those of the event relay's broker.
+type amqpSettings struct {
+	AMQPURL    string `name:"amqp-url" envvar:"AMQP_URL" default:"amqp://guest:guest@localhost:5672/" placeholder:"URL" group:"events" help:"RabbitMQ URL"`
+	Exchange   string `name:"amqp-exchange" envvar:"AMQP_EXCHANGE" default:"ledger.events" placeholder:"NAME" group:"events" help:"topic exchange of the events"`
+	RelayQueue string `name:"relay-queue" envvar:"RELAY_QUEUE" emptyenv:"" default:"ledger.events.all" placeholder:"NAME" group:"events" help:"durable queue bound to the exchange with #; empty declares none"`
+}
 
-// newFlagSet declares the flags of cfg on a FlagSet named name, with
-// defaults taken from the environment.
-func newFlagSet(name string, cfg *config, lookupEnv func(string) (string, bool), stderr io.Writer) (*flag.FlagSet, func() error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	env := func(key, def string) string {
-		if v, _ := lookupEnv(key); v != "" {
-			return v
-		}
-		return def
+func (s amqpSettings) validate() error {
+	if s.Exchange == "" {
+		return fmt.Errorf("AMQP_EXCHANGE (--amqp-exchange) must not be empty")
 	}
-	var errs []error
-	envInt := func(key string, def int) int {
-		s := env(key, strconv.Itoa(def))
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("%s must be a positive integer, got %q", key, s))
-			return def
-		}
-		return n
+	return nil
+}
+
+// config is every setting of `ledgerd serve`.
+type config struct {
+	poolSettings
+	DBAcquireWait time.Duration `name:"db-acquire-timeout" envvar:"DB_ACQUIRE_TIMEOUT" default:"5s" placeholder:"DURATION" group:"database" help:"longest wait for a pooled connection before answering 503"`
+	DBTxTimeout   time.Duration `name:"db-tx-timeout" envvar:"DB_TX_TIMEOUT" default:"10s" placeholder:"DURATION" group:"database" help:"longest database transaction or read"`
+	NoMigrate     bool          `name:"no-migrate" group:"database" help:"do not apply migrations at start"`
+
+	httpSettings
+	ShutdownWait time.Duration `name:"shutdown-timeout" envvar:"SHUTDOWN_TIMEOUT" default:"20s" placeholder:"DURATION" group:"http" help:"longest wait for in-flight requests at shutdown"`
+	DebugAddr    string        `name:"debug-addr" envvar:"DEBUG_ADDR" placeholder:"ADDR" group:"http" help:"address of the pprof debug listener, off when empty; keep it private, e.g. 127.0.0.1:6060"`
+
+	logSettings
+
+	UserQueueLimit int `name:"user-queue-limit" envvar:"USER_QUEUE_LIMIT" default:"4096" placeholder:"N" group:"writes" help:"most changes of one user waiting in this process before 429"`
+	MaxBatch       int `name:"max-batch" envvar:"MAX_BATCH" default:"512" placeholder:"N" group:"writes" help:"most write requests per transaction; 1 turns group commit off"`
+	MaxInflight    int `name:"max-inflight" envvar:"MAX_INFLIGHT" default:"4" placeholder:"N" group:"writes" help:"most write transactions in flight at once"`
+
+	Tokens               tokenList     `name:"api-tokens" envvar:"LEDGER_API_TOKENS" secret:"" placeholder:"ROLE:HASH,..." group:"api" help:"bearer tokens for /api: comma-separated role:sha256hex pairs, role writer or auditor (ledgerd token makes one); auth is off when empty"`
+	RateLimitRPS         float64       `name:"rate-limit-rps" envvar:"RATE_LIMIT_RPS" default:"0" placeholder:"N" group:"api" help:"requests per second per client on /api, 0 = off"`
+	IdempotencyRetention time.Duration `name:"idempotency-retention" envvar:"IDEMPOTENCY_RETENTION" default:"24h" placeholder:"DURATION" group:"api" help:"how long idempotency keys are kept, at least 24h"`
+
+	AuditEnabled  bool          `name:"audit-enabled" envvar:"AUDIT_ENABLED" default:"true" negatable:"" group:"audit" help:"run the continuous auditor"`
+	AuditInterval time.Duration `name:"audit-interval" envvar:"AUDIT_INTERVAL" default:"30s" placeholder:"DURATION" group:"audit" help:"pause between the auditor's passes"`
+	signingSettings
+	CheckpointInterval time.Duration `name:"checkpoint-interval" envvar:"CHECKPOINT_INTERVAL" default:"1h" placeholder:"DURATION" group:"audit" help:"how often a signed Merkle checkpoint of every chain head is made"`
+
+	RelayEnabled bool `name:"relay-enabled" envvar:"RELAY_ENABLED" default:"true" negatable:"" group:"events" help:"run the event relay inside serve"`
+	amqpSettings
+}
+
+// Validate is the kong hook that checks the settings once parsed.
+func (c *config) Validate() error {
+	if c.RateLimitRPS < 0 {
+		return fmt.Errorf("RATE_LIMIT_RPS (--rate-limit-rps) must be ≥ 0, got %v", c.RateLimitRPS)
 	}
-	envBool := func(key string, def bool) bool {
-		s := env(key, strconv.FormatBool(def))
-		b, err := strconv.ParseBool(s)
+	if c.IdempotencyRetention < 24*time.Hour {
+		return fmt.Errorf("IDEMPOTENCY_RETENTION (--idempotency-retention) must be at least 24h (the contract keeps keys that long), got %s", c.IdempotencyRetention)
+	}
+	return firstError(
+		c.poolSettings.validate(),
+		positive("db-acquire-timeout", "DB_ACQUIRE_TIMEOUT", c.DBAcquireWait),
+		positive("db-tx-timeout", "DB_TX_TIMEOUT", c.DBTxTimeout),
+		positive("shutdown-timeout", "SHUTDOWN_TIMEOUT", c.ShutdownWait),
+		c.logSettings.validate(),
+		positive("user-queue-limit", "USER_QUEUE_LIMIT", c.UserQueueLimit),
+		positive("max-batch", "MAX_BATCH", c.MaxBatch),
+		positive("max-inflight", "MAX_INFLIGHT", c.MaxInflight),
+		positive("audit-interval", "AUDIT_INTERVAL", c.AuditInterval),
+		positive("checkpoint-interval", "CHECKPOINT_INTERVAL", c.CheckpointInterval),
+		c.amqpSettings.validate(),
+	)
+}
+
+// positive says that a count or a duration must be above zero.
+func positive[T int | time.Duration](flag, env string, v T) error {
+	if v <= 0 {
+		return fmt.Errorf("%s (--%s) must be positive, got %v", env, flag, v)
+	}
+	return nil
+}
+
+// firstError returns the first error of errs that is not nil.
+func firstError(errs ...error) error {
+	for _, err := range errs {
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s must be true or false, got %q", key, s))
-			return def
+			return err
 		}
-		return b
 	}
-	envDur := func(key string, def time.Duration) time.Duration {
-		s := env(key, def.String())
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s must be a positive duration such as 5s, got %q", key, s))
-			return def
-		}
-		return d
-	}
-	fs.StringVar(&cfg.DatabaseURL, "database-url", env("DATABASE_URL", defaultDatabaseURL), "PostgreSQL URL (DATABASE_URL)")
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", env("HTTP_ADDR", defaultHTTPAddr), "HTTP listen address (HTTP_ADDR)")
-	fs.StringVar(&cfg.LogLevel, "log-level", env("LOG_LEVEL", "info"), "debug, info, warn or error (LOG_LEVEL)")
-	fs.StringVar(&cfg.LogFormat, "log-format", env("LOG_FORMAT", "text"), "text or json (LOG_FORMAT)")
-	fs.IntVar(&cfg.DBMaxConns, "db-max-conns", envInt("DB_MAX_CONNS", 20), "most database connections in the pool (DB_MAX_CONNS)")
-	fs.DurationVar(&cfg.DBAcquireWait, "db-acquire-timeout", envDur("DB_ACQUIRE_TIMEOUT", 5*time.Second), "longest wait for a pooled connection before answering 503 (DB_ACQUIRE_TIMEOUT)")
-	fs.DurationVar(&cfg.DBTxTimeout, "db-tx-timeout", envDur("DB_TX_TIMEOUT", 10*time.Second), "longest database transaction or read (DB_TX_TIMEOUT)")
-	fs.IntVar(&cfg.UserQueueLimit, "user-queue-limit", envInt("USER_QUEUE_LIMIT", 4096), "most changes of one user waiting in this process before 429 (USER_QUEUE_LIMIT)")
-	fs.IntVar(&cfg.MaxBatch, "max-batch", envInt("MAX_BATCH", 512), "most write requests per transaction; 1 turns group commit off (MAX_BATCH)")
-	fs.IntVar(&cfg.MaxInflight, "max-inflight", envInt("MAX_INFLIGHT", 4), "most write transactions in flight at once (MAX_INFLIGHT)")
-	fs.DurationVar(&cfg.ShutdownWait, "shutdown-timeout", envDur("SHUTDOWN_TIMEOUT", 20*time.Second), "longest wait for in-flight requests at shutdown (SHUTDOWN_TIMEOUT)")
-	fs.StringVar(&cfg.AMQPURL, "amqp-url", env("AMQP_URL", defaultAMQPURL), "RabbitMQ URL (AMQP_URL)")
-	fs.BoolVar(&cfg.RelayEnabled, "relay-enabled", envBool("RELAY_ENABLED", true), "run the event relay inside serve (RELAY_ENABLED)")
-	fs.StringVar(&cfg.Exchange, "amqp-exchange", env("AMQP_EXCHANGE", defaultExchange), "topic exchange of the events (AMQP_EXCHANGE)")
-	queue, set := lookupEnv("RELAY_QUEUE")
-	if !set {
-		queue = defaultRelayQueue
-	}
-	fs.StringVar(&cfg.RelayQueue, "relay-queue", queue, "durable queue bound to the exchange with #; empty declares none (RELAY_QUEUE)")
-	rps, err := strconv.ParseFloat(env("RATE_LIMIT_RPS", "0"), 64)
-	if err != nil || rps < 0 {
-		errs = append(errs, fmt.Errorf("RATE_LIMIT_RPS must be a number ≥ 0, got %q", env("RATE_LIMIT_RPS", "0")))
-		rps = 0
-	}
-	fs.Float64Var(&cfg.RateLimitRPS, "rate-limit-rps", rps, "requests per second per client on /api, 0 = off (RATE_LIMIT_RPS)")
-	fs.DurationVar(&cfg.IdempotencyRetention, "idempotency-retention", envDur("IDEMPOTENCY_RETENTION", 24*time.Hour), "how long idempotency keys are kept, at least 24h (IDEMPOTENCY_RETENTION)")
-	tokens, err := api.ParseTokens(env("LEDGER_API_TOKENS", ""))
-	if err != nil {
-		errs = append(errs, err)
-	}
-	cfg.Tokens = tokens
-	fs.BoolVar(&cfg.AuditEnabled, "audit-enabled", envBool("AUDIT_ENABLED", true), "run the continuous auditor (AUDIT_ENABLED)")
-	fs.DurationVar(&cfg.AuditInterval, "audit-interval", envDur("AUDIT_INTERVAL", 30*time.Second), "pause between the auditor's passes (AUDIT_INTERVAL)")
-	fs.StringVar(&cfg.SigningKey, "signing-key", "", "Ed25519 private key (PKCS#8 PEM) that signs statements and checkpoints: a file path or the PEM text; unsigned when empty (LEDGER_SIGNING_KEY)")
-	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", envDur("CHECKPOINT_INTERVAL", time.Hour), "how often a signed Merkle checkpoint of every chain head is made (CHECKPOINT_INTERVAL)")
-	fs.StringVar(&cfg.DebugAddr, "debug-addr", env("DEBUG_ADDR", ""), "address of the pprof debug listener, off when empty; keep it private, e.g. 127.0.0.1:6060 (DEBUG_ADDR)")
-	check := func() error {
-		if cfg.SigningKey == "" {
-			cfg.SigningKey, _ = lookupEnv("LEDGER_SIGNING_KEY")
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("%w: %w", errUsage, errs[0])
-		}
-		if cfg.DBMaxConns <= 0 || cfg.UserQueueLimit <= 0 || cfg.MaxBatch <= 0 || cfg.MaxInflight <= 0 {
-			return fmt.Errorf("%w: --db-max-conns, --user-queue-limit, --max-batch and --max-inflight must be positive", errUsage)
-		}
-		if _, err := parseLevel(cfg.LogLevel); err != nil {
-			return fmt.Errorf("%w: %w", errUsage, err)
-		}
-		if cfg.RateLimitRPS < 0 {
-			return fmt.Errorf("%w: --rate-limit-rps must be ≥ 0", errUsage)
-		}
-		if cfg.IdempotencyRetention < 24*time.Hour {
-			return fmt.Errorf("%w: IDEMPOTENCY_RETENTION must be at least 24h (the contract keeps keys that long)", errUsage)
-		}
-		if cfg.Exchange == "" {
-			return fmt.Errorf("%w: AMQP_EXCHANGE must not be empty", errUsage)
-		}
-		if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
-			return fmt.Errorf("%w: LOG_FORMAT must be text or json, got %q", errUsage, cfg.LogFormat)
-		}
-		return nil
-	}
-	return fs, check
+	return nil
 }
 
-// newBareFlagSet is a FlagSet for a subcommand with no configuration.
-func newBareFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
+// tokenList is LEDGER_API_TOKENS parsed: a flag value that kong decodes.
+type tokenList []api.Token
+
+// Decode parses role:sha256hex pairs; its errors never echo the value.
+func (t *tokenList) Decode(ctx *kong.DecodeContext) error {
+	var s string
+	if err := ctx.Scan.PopValueInto("tokens", &s); err != nil {
+		return err
+	}
+	tokens, err := api.ParseTokens(s)
+	if err != nil {
+		// The flag's and the variable's name come with the error already.
+		return errors.New(strings.TrimPrefix(err.Error(), "LEDGER_API_TOKENS "))
+	}
+	*t = tokens
+	return nil
 }
 
 func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
-		return 0, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", s)
+		return 0, fmt.Errorf("LOG_LEVEL (--log-level) must be debug, info, warn or error, got %q", s)
 	}
 	return l, nil
 }
 
-func newLogger(cfg config, w io.Writer) *slog.Logger {
-	level, _ := parseLevel(cfg.LogLevel)
+func newLogger(s logSettings, w io.Writer) *slog.Logger {
+	level, _ := parseLevel(s.LogLevel)
 	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
+	if s.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
@@ -198,15 +205,15 @@ func redactURL(raw string) string {
 
 // loadSigner reads LEDGER_SIGNING_KEY; without one, statements and
 // checkpoints are unsigned, and the server says so once.
-func loadSigner(cfg config, logger *slog.Logger) (*signing.Signer, error) {
-	if cfg.SigningKey == "" {
+func loadSigner(s signingSettings, logger *slog.Logger) (*signing.Signer, error) {
+	if s.SigningKey == "" {
 		logger.Warn("signing is off: LEDGER_SIGNING_KEY is not set, statements and checkpoints are unsigned (ledgerd keygen makes a key)")
 		return nil, nil
 	}
-	s, err := signing.LoadSigner(cfg.SigningKey)
+	signer, err := signing.LoadSigner(s.SigningKey)
 	if err != nil {
 		return nil, fmt.Errorf("%w: LEDGER_SIGNING_KEY: %w", errUsage, err)
 	}
-	logger.Info("signing statements and checkpoints", "key_id", s.KeyID())
-	return s, nil
+	logger.Info("signing statements and checkpoints", "key_id", signer.KeyID())
+	return signer, nil
 }

@@ -3,23 +3,22 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"time"
 )
 
-// runHealthcheck asks the local server's /healthz, for container health
-// checks in images without a shell or curl.
-func runHealthcheck(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer) error {
-	var cfg config
-	fs, _ := newFlagSet("healthcheck", &cfg, lookupEnv, stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	_, port, err := net.SplitHostPort(cfg.HTTPAddr)
+// healthcheckCmd is `ledgerd healthcheck`: it asks the local server's
+// /healthz, for container health checks in images without a shell or curl.
+type healthcheckCmd struct {
+	httpSettings
+}
+
+// Run fails unless /healthz answers 200.
+func (c *healthcheckCmd) Run(ctx context.Context) error {
+	_, port, err := net.SplitHostPort(c.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("%w: HTTP_ADDR %q has no port", errUsage, cfg.HTTPAddr)
+		return fmt.Errorf("%w: HTTP_ADDR %q has no port", errUsage, c.HTTPAddr)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

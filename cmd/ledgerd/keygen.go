@@ -3,30 +3,32 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/ledgerd/ledgerd/signing"
 )
 
-// runKeygen runs `ledgerd keygen [-out PREFIX]`: it writes a new Ed25519
+// keygenCmd is `ledgerd keygen [--out PREFIX]`: it writes a new Ed25519
 // signing key to PREFIX.key (PKCS#8 PEM, mode 0600) and its public key to
 // PREFIX.pub (mode 0644), and prints the paths, the key id and the
 // LEDGER_SIGNING_KEY setting. It never overwrites a file and never prints
 // the private key.
-func runKeygen(args []string, stdout, stderr io.Writer) error {
-	fs := newBareFlagSet("keygen", stderr)
-	prefix := fs.String("out", "ledgerd-signing", "write the key to `PREFIX`.key and the public key to PREFIX.pub")
-	if err := fs.Parse(args); err != nil {
-		return err
+type keygenCmd struct {
+	Out string `default:"ledgerd-signing" placeholder:"PREFIX" help:"write the key to PREFIX.key and the public key to PREFIX.pub"`
+}
+
+// Validate is the kong hook that checks the flags once parsed.
+func (c *keygenCmd) Validate() error {
+	if c.Out == "" {
+		return errors.New("--out must not be empty")
 	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("%w: keygen takes no arguments, got %q", errUsage, fs.Args())
-	}
-	if *prefix == "" {
-		return fmt.Errorf("%w: --out must not be empty", errUsage)
-	}
+	return nil
+}
+
+// Run writes the key pair.
+func (c *keygenCmd) Run(s streams) error {
+	stdout := s.stdout
 	privPEM, pubPEM, err := signing.GenerateKey()
 	if err != nil {
 		return err
@@ -35,7 +37,7 @@ func runKeygen(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	keyPath, pubPath := *prefix+".key", *prefix+".pub"
+	keyPath, pubPath := c.Out+".key", c.Out+".pub"
 	if err := writeNewFile(keyPath, privPEM, 0o600); err != nil {
 		return err
 	}

@@ -31,13 +31,9 @@ func servedLedger(t *testing.T) string {
 	t.Helper()
 	exchange := outboxtest.UniqueName("test.ledger.events")
 	outboxtest.NewConsumer(t, exchange) // deletes the exchange at the end
-	cfg := config{
-		DatabaseURL: dbtest.NewURL(t), HTTPAddr: "127.0.0.1:0", LogLevel: "warn", LogFormat: "json",
-		DBMaxConns: 4, DBAcquireWait: 5 * time.Second, DBTxTimeout: 10 * time.Second,
-		ShutdownWait: 10 * time.Second, UserQueueLimit: 4096, MaxBatch: 512, MaxInflight: 4, IdempotencyRetention: 24 * time.Hour,
-		AMQPURL: outboxtest.URL(), RelayEnabled: true, Exchange: exchange, RelayQueue: "",
-		AuditEnabled: true, AuditInterval: 100 * time.Millisecond, CheckpointInterval: time.Hour,
-	}
+	cfg := testConfig(dbtest.NewURL(t))
+	cfg.RelayEnabled, cfg.AMQPURL, cfg.Exchange, cfg.RelayQueue = true, outboxtest.URL(), exchange, ""
+	cfg.AuditEnabled, cfg.AuditInterval, cfg.CheckpointInterval = true, 100*time.Millisecond, time.Hour
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)

@@ -4,60 +4,83 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 
 	"github.com/ledgerd/ledgerd/migrations"
 )
 
-func runMigrate(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
-	var cfg config
-	fs, check := newFlagSet("migrate", &cfg, lookupEnv, stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := check(); err != nil {
-		return err
-	}
-	rest := fs.Args()
-	if len(rest) == 0 {
-		return fmt.Errorf("%w: migrate needs up, down N, version or create-db", errUsage)
-	}
-	if rest[0] == "create-db" {
-		created, err := migrations.CreateDatabase(ctx, cfg.DatabaseURL)
-		if err != nil {
-			return err
-		}
-		if created {
-			fmt.Fprintln(stdout, "database created:", redactURL(cfg.DatabaseURL))
-		} else {
-			fmt.Fprintln(stdout, "database exists:", redactURL(cfg.DatabaseURL))
-		}
-		return nil
-	}
+// migrateCmd is `ledgerd migrate`; its subcommands read its settings.
+type migrateCmd struct {
+	databaseSettings
 
-	m, err := migrations.New(cfg.DatabaseURL)
+	Up       migrateUpCmd       `cmd:"" help:"Apply pending migrations."`
+	Down     migrateDownCmd     `cmd:"" help:"Roll back the last N migrations."`
+	Version  migrateVersionCmd  `cmd:"" help:"Print the schema version."`
+	CreateDB migrateCreateDBCmd `cmd:"" name:"create-db" help:"Create the database named in DATABASE_URL if missing."`
+}
+
+// migrateUpCmd is `ledgerd migrate up`.
+type migrateUpCmd struct{}
+
+// Run applies the pending migrations and prints the schema version.
+func (migrateUpCmd) Run(m *migrateCmd, s streams) error {
+	return m.withMigrator(s.stdout, func(mg *migrations.Migrator) error { return mg.Up() })
+}
+
+// migrateDownCmd is `ledgerd migrate down N`.
+type migrateDownCmd struct {
+	Steps int `arg:"" name:"n" help:"how many migrations to roll back"`
+}
+
+// Validate is the kong hook that checks the arguments once parsed.
+func (c *migrateDownCmd) Validate() error {
+	if c.Steps <= 0 {
+		return fmt.Errorf("the number of migrations to roll back must be positive, got %d", c.Steps)
+	}
+	return nil
+}
+
+// Run rolls back and prints the schema version.
+func (c *migrateDownCmd) Run(m *migrateCmd, s streams) error {
+	return m.withMigrator(s.stdout, func(mg *migrations.Migrator) error { return mg.Down(c.Steps) })
+}
+
+// migrateVersionCmd is `ledgerd migrate version`.
+type migrateVersionCmd struct{}
+
+// Run prints the schema version.
+func (migrateVersionCmd) Run(m *migrateCmd, s streams) error {
+	return m.withMigrator(s.stdout, func(*migrations.Migrator) error { return nil })
+}
+
+// migrateCreateDBCmd is `ledgerd migrate create-db`.
+type migrateCreateDBCmd struct{}
+
+// Run creates the database unless it exists.
+func (migrateCreateDBCmd) Run(ctx context.Context, m *migrateCmd, s streams) error {
+	created, err := migrations.CreateDatabase(ctx, m.DatabaseURL)
 	if err != nil {
 		return err
 	}
-	defer m.Close()
-	switch {
-	case rest[0] == "up" && len(rest) == 1:
-		if err := m.Up(); err != nil {
-			return err
-		}
-	case rest[0] == "down" && len(rest) == 2:
-		n, err := strconv.Atoi(rest[1])
-		if err != nil || n <= 0 {
-			return fmt.Errorf("%w: migrate down needs a positive number of steps", errUsage)
-		}
-		if err := m.Down(n); err != nil {
-			return err
-		}
-	case rest[0] == "version" && len(rest) == 1:
-	default:
-		return fmt.Errorf("%w: migrate needs up, down N, version or create-db", errUsage)
+	if created {
+		fmt.Fprintln(s.stdout, "database created:", redactURL(m.DatabaseURL))
+	} else {
+		fmt.Fprintln(s.stdout, "database exists:", redactURL(m.DatabaseURL))
 	}
-	v, dirty, err := m.Version()
+	return nil
+}
+
+// withMigrator runs change on a migrator of the database, then prints the
+// schema version.
+func (m *migrateCmd) withMigrator(stdout io.Writer, change func(*migrations.Migrator) error) error {
+	mg, err := migrations.New(m.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer mg.Close()
+	if err := change(mg); err != nil {
+		return err
+	}
+	v, dirty, err := mg.Version()
 	if err != nil {
 		return err
 	}

@@ -3,27 +3,29 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/money"
 )
 
-// runProjection runs `ledgerd projection rebuild`.
-func runProjection(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
-	var cfg config
-	fs, check := newFlagSet("projection", &cfg, lookupEnv, stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := check(); err != nil {
-		return err
-	}
-	if fs.NArg() != 1 || fs.Arg(0) != "rebuild" {
-		return fmt.Errorf("%w: projection needs rebuild", errUsage)
-	}
-	pool, err := openPool(ctx, cfg)
+// projectionCmd is `ledgerd projection`.
+type projectionCmd struct {
+	poolSettings
+
+	Rebuild projectionRebuildCmd `cmd:"" help:"Recompute the balances from the entries and the holds from their recorded changes, and list what changed."`
+}
+
+// Validate is the kong hook that checks the settings once parsed.
+func (c *projectionCmd) Validate() error { return c.validate() }
+
+// projectionRebuildCmd is `ledgerd projection rebuild`.
+type projectionRebuildCmd struct{}
+
+// Run rebuilds the projection and prints what changed.
+func (projectionRebuildCmd) Run(ctx context.Context, p *projectionCmd, s streams) error {
+	stdout := s.stdout
+	pool, err := openPool(ctx, p.poolSettings)
 	if err != nil {
 		return err
 	}

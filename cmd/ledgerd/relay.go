@@ -14,25 +14,31 @@ import (
 	"github.com/ledgerd/ledgerd/outbox"
 )
 
-// runRelay runs only the event relay, or with --status prints its state.
-func runRelay(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
-	var cfg config
-	fs, check := newFlagSet("relay", &cfg, lookupEnv, stderr)
-	status := fs.Bool("status", false, "print the relay's state as JSON and exit")
-	if err := fs.Parse(args); err != nil {
-		return err
+// relayCmd is `ledgerd relay`: only the event relay, or with --status its
+// state.
+type relayCmd struct {
+	Status bool `help:"print the relay's state as JSON and exit"`
+	poolSettings
+	httpSettings
+	logSettings
+	amqpSettings
+}
+
+// Validate is the kong hook that checks the settings once parsed.
+func (c *relayCmd) Validate() error {
+	return firstError(c.poolSettings.validate(), c.logSettings.validate(), c.amqpSettings.validate())
+}
+
+// Run runs the relay until ctx ends.
+func (c *relayCmd) Run(ctx context.Context, s streams) error {
+	if c.Status {
+		return printRelayStatus(ctx, c.poolSettings, s.stdout)
 	}
-	if err := check(); err != nil {
-		return err
-	}
-	if *status {
-		return printRelayStatus(ctx, cfg, stdout)
-	}
-	logger := newLogger(cfg, stderr)
+	logger := newLogger(c.logSettings, s.stderr)
 	slog.SetDefault(logger)
-	logger.Info("relay starting", "database", redactURL(cfg.DatabaseURL), "exchange", cfg.Exchange, "queue", cfg.RelayQueue)
+	logger.Info("relay starting", "database", redactURL(c.DatabaseURL), "exchange", c.Exchange, "queue", c.RelayQueue)
 	m := metrics.New()
-	rc := relayConfig(cfg, logger)
+	rc := relayConfig(c.DatabaseURL, c.amqpSettings, logger)
 	rc.OnPublished, rc.OnPublishFailure = m.EventPublished, m.PublishFailure
 	relay := outbox.NewRelay(rc)
 	m.RegisterRelay(relayMetrics(relay))
@@ -49,9 +55,9 @@ func runRelay(ctx context.Context, args []string, lookupEnv func(string) (string
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		_ = json.NewEncoder(w).Encode(map[string]any{"success": true, "data": map[string]any{"relay": relay.Status()}})
 	})
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", c.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("listen on %s (give the relay its own HTTP_ADDR): %w", cfg.HTTPAddr, err)
+		return fmt.Errorf("listen on %s (give the relay its own HTTP_ADDR): %w", c.HTTPAddr, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
@@ -59,7 +65,7 @@ func runRelay(ctx context.Context, args []string, lookupEnv func(string) (string
 
 	// A standalone relay also sequences (one sequencer leads among all
 	// processes), so that a relay alone publishes every event.
-	sequencer := outbox.NewSequencer(sequencerConfig(cfg, logger))
+	sequencer := outbox.NewSequencer(sequencerConfig(c.DatabaseURL, logger))
 	seqDone := make(chan struct{})
 	go func() { _ = sequencer.Run(ctx); close(seqDone) }()
 	err = relay.Run(ctx)
@@ -71,8 +77,8 @@ func runRelay(ctx context.Context, args []string, lookupEnv func(string) (string
 	return err
 }
 
-func printRelayStatus(ctx context.Context, cfg config, stdout io.Writer) error {
-	pool, err := openPool(ctx, cfg)
+func printRelayStatus(ctx context.Context, settings poolSettings, stdout io.Writer) error {
+	pool, err := openPool(ctx, settings)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,20 @@ func env(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
+// testConfig is a serve configuration for a test on the database at url:
+// any free port, small pool, JSON logs at warn; no relay, auditor or
+// checkpointer unless the test turns them on.
+func testConfig(url string) config {
+	var c config
+	c.DatabaseURL, c.DBMaxConns = url, 4
+	c.DBAcquireWait, c.DBTxTimeout = 5*time.Second, 10*time.Second
+	c.HTTPAddr, c.ShutdownWait = "127.0.0.1:0", 10*time.Second
+	c.LogLevel, c.LogFormat = "warn", "json"
+	c.UserQueueLimit, c.MaxBatch, c.MaxInflight = 4096, 512, 4
+	c.IdempotencyRetention = 24 * time.Hour
+	return c
+}
+
 func TestVersionAndUsage(t *testing.T) {
 	t.Parallel()
 	var out, errOut bytes.Buffer
@@ -87,11 +101,8 @@ func TestMigrateCommands(t *testing.T) {
 func TestServeLifecycle(t *testing.T) {
 	t.Parallel()
 	url := dbtest.NewURL(t)
-	cfg := config{
-		DatabaseURL: url, HTTPAddr: "127.0.0.1:0", LogLevel: "info", LogFormat: "json",
-		DBMaxConns: 4, DBAcquireWait: 5 * time.Second, DBTxTimeout: 10 * time.Second,
-		ShutdownWait: 10 * time.Second, UserQueueLimit: 4096, MaxBatch: 512, MaxInflight: 4, IdempotencyRetention: 24 * time.Hour,
-	}
+	cfg := testConfig(url)
+	cfg.LogLevel = "info"
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var logs bytes.Buffer

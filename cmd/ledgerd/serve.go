@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,19 +20,16 @@ import (
 	"github.com/ledgerd/ledgerd/outbox"
 )
 
-func runServe(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stderr io.Writer) error {
-	var cfg config
-	fs, check := newFlagSet("serve", &cfg, lookupEnv, stderr)
-	fs.BoolVar(&cfg.NoMigrate, "no-migrate", false, "do not apply migrations at start")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := check(); err != nil {
-		return err
-	}
-	logger := newLogger(cfg, stderr)
+// serveCmd is `ledgerd serve`.
+type serveCmd struct {
+	config
+}
+
+// Run serves until ctx ends.
+func (c *serveCmd) Run(ctx context.Context, s streams) error {
+	logger := newLogger(c.logSettings, s.stderr)
 	slog.SetDefault(logger)
-	return serve(ctx, cfg, logger, nil)
+	return serve(ctx, c.config, logger, nil)
 }
 
 // serve runs the HTTP server (and, unless disabled, the event relay) until
@@ -48,7 +44,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 		}
 		logger.Info("schema migrated")
 	}
-	pool, err := openPool(ctx, cfg)
+	pool, err := openPool(ctx, cfg.poolSettings)
 	if err != nil {
 		return err
 	}
@@ -70,7 +66,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 		return map[string]any{"enabled": false, "note": "RELAY_ENABLED=false: a relay elsewhere publishes; see ledgerd relay --status"}
 	}
 	if cfg.RelayEnabled {
-		rc := relayConfig(cfg, logger)
+		rc := relayConfig(cfg.DatabaseURL, cfg.amqpSettings, logger)
 		rc.OnPublished, rc.OnPublishFailure = m.EventPublished, m.PublishFailure
 		relay = outbox.NewRelay(rc)
 		relayStatus = func(context.Context) any { return relay.Status() }
@@ -81,14 +77,14 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 	}
 	// The sequencer runs in every process, relay or not: the event feed
 	// needs it whether or not this process publishes.
-	sequencer := outbox.NewSequencer(sequencerConfig(cfg, logger))
+	sequencer := outbox.NewSequencer(sequencerConfig(cfg.DatabaseURL, logger))
 	background.Go(func() { _ = sequencer.Run(bgCtx) })
 	notifier := outbox.NewNotifier(pool, sequencer, 0, logger)
 	background.Go(func() { notifier.Run(bgCtx) })
 	listener := outbox.NewListener(cfg.DatabaseURL, logger)
 	background.Go(func() { listener.Run(bgCtx) })
 
-	signer, err := loadSigner(cfg, logger)
+	signer, err := loadSigner(cfg.signingSettings, logger)
 	if err != nil {
 		return err
 	}
@@ -274,28 +270,28 @@ func serveDebug(ctx context.Context, addr string, logger *slog.Logger, wg *sync.
 	return nil
 }
 
-func relayConfig(cfg config, logger *slog.Logger) outbox.RelayConfig {
+func relayConfig(databaseURL string, s amqpSettings, logger *slog.Logger) outbox.RelayConfig {
 	return outbox.RelayConfig{
-		DatabaseURL: cfg.DatabaseURL,
-		AMQPURL:     cfg.AMQPURL,
-		Exchange:    cfg.Exchange,
-		Queue:       cfg.RelayQueue,
+		DatabaseURL: databaseURL,
+		AMQPURL:     s.AMQPURL,
+		Exchange:    s.Exchange,
+		Queue:       s.RelayQueue,
 		Logger:      logger,
 		ExpandFunc:  ledger.ExpandEvents,
 	}
 }
 
-func sequencerConfig(cfg config, logger *slog.Logger) outbox.SequencerConfig {
-	return outbox.SequencerConfig{DatabaseURL: cfg.DatabaseURL, Logger: logger}
+func sequencerConfig(databaseURL string, logger *slog.Logger) outbox.SequencerConfig {
+	return outbox.SequencerConfig{DatabaseURL: databaseURL, Logger: logger}
 }
 
 // openPool opens the connection pool and checks the database answers.
-func openPool(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
-	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+func openPool(ctx context.Context, s poolSettings) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(s.DatabaseURL)
 	if err != nil {
 		return nil, errors.New("parse DATABASE_URL: not a valid PostgreSQL URL")
 	}
-	pc.MaxConns = int32(min(cfg.DBMaxConns, 10_000)) //nolint:gosec // bounded just above
+	pc.MaxConns = int32(min(s.DBMaxConns, 10_000)) //nolint:gosec // bounded just above
 	if pc.ConnConfig.ConnectTimeout == 0 {
 		pc.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
@@ -313,7 +309,7 @@ func openPool(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
 	defer cancel()
 	if err := pool.Ping(pctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("connect to database %s: %w", redactURL(cfg.DatabaseURL), err)
+		return nil, fmt.Errorf("connect to database %s: %w", redactURL(s.DatabaseURL), err)
 	}
 	return pool, nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/signing"
@@ -14,44 +13,34 @@ import (
 // errStatementInvalid makes `ledgerd statement verify` exit 1.
 var errStatementInvalid = errors.New("statement does not verify")
 
-// keyFiles is a repeatable --public-key flag.
-type keyFiles []string
+// statementCmd is `ledgerd statement`.
+type statementCmd struct {
+	Verify statementVerifyCmd `cmd:"" help:"Check a statement offline: signature, chain, balances and, with --checkpoint and --proof, its inclusion in a checkpoint; exit 1 on the first failure."`
+}
 
-func (k *keyFiles) String() string     { return strings.Join(*k, ",") }
-func (k *keyFiles) Set(v string) error { *k = append(*k, v); return nil }
-
-// runStatement runs `ledgerd statement verify FILE [--public-key PEM]…
+// statementVerifyCmd is `ledgerd statement verify FILE [--public-key PEM]…
 // [--checkpoint FILE --proof FILE]`: every check of ledger.CheckStatement,
 // and the inclusion of the closing head in the checkpoint, offline. It
 // prints one line per check passed and fails on the first that does not.
-func runStatement(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "verify" {
-		return fmt.Errorf("%w: statement needs verify FILE", errUsage)
+type statementVerifyCmd struct {
+	File       string   `arg:"" placeholder:"FILE" help:"statement JSON (GET /api/users/{id}/statement)"`
+	PublicKeys []string `name:"public-key" sep:"none" placeholder:"FILE" help:"public key PEM file of the key that signed (repeat it for statements and checkpoints signed by other keys)"`
+	Checkpoint string   `placeholder:"FILE" help:"checkpoint JSON file (GET /api/checkpoints/{id}) to check the statement's closing head against"`
+	Proof      string   `placeholder:"FILE" help:"inclusion proof JSON file (GET /api/users/{id}/checkpoint-proof?checkpoint=…)"`
+}
+
+// Validate is the kong hook that checks the flags once parsed.
+func (c *statementVerifyCmd) Validate() error {
+	if (c.Checkpoint == "") != (c.Proof == "") {
+		return errors.New("--checkpoint and --proof go together")
 	}
-	fs := newBareFlagSet("statement verify", stderr)
-	var keys keyFiles
-	fs.Var(&keys, "public-key", "public key PEM `file` of the key that signed (repeat it for statements and checkpoints signed by other keys)")
-	checkpointFile := fs.String("checkpoint", "", "checkpoint JSON `file` (GET /api/checkpoints/{id}) to check the statement's closing head against")
-	proofFile := fs.String("proof", "", "inclusion proof JSON `file` (GET /api/users/{id}/checkpoint-proof?checkpoint=…)")
-	// The statement file may come before or after the flags.
-	rest := args[1:]
-	var file string
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		file, rest = rest[0], rest[1:]
-	}
-	if err := fs.Parse(rest); err != nil {
-		return err
-	}
-	if file == "" && fs.NArg() == 1 {
-		file = fs.Arg(0)
-	} else if fs.NArg() != 0 || file == "" {
-		return fmt.Errorf("%w: statement verify needs exactly one FILE", errUsage)
-	}
-	if (*checkpointFile == "") != (*proofFile == "") {
-		return fmt.Errorf("%w: --checkpoint and --proof go together", errUsage)
-	}
+	return nil
+}
+
+// Run verifies the statement.
+func (c *statementVerifyCmd) Run(s streams) error {
 	ring := signing.KeyRing{}
-	for _, path := range keys {
+	for _, path := range c.PublicKeys {
 		b, err := os.ReadFile(path) //nolint:gosec // the operator names the file
 		if err != nil {
 			return fmt.Errorf("read public key: %w", err)
@@ -62,7 +51,7 @@ func runStatement(args []string, stdout, stderr io.Writer) error {
 		}
 		ring.Add(k)
 	}
-	if err := verifyStatementFiles(file, *checkpointFile, *proofFile, ring, stdout); err != nil {
+	if err := verifyStatementFiles(c.File, c.Checkpoint, c.Proof, ring, s.stdout); err != nil {
 		return fmt.Errorf("%w: %w", errStatementInvalid, err)
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/ledgerd/ledgerd/ledger"
@@ -14,18 +13,19 @@ import (
 // errVerifyFailed makes `ledgerd verify` exit non-zero.
 var errVerifyFailed = errors.New("verification failed")
 
-// runVerify checks every user's ledger and prints a summary line; it fails
-// when any user does not verify.
-func runVerify(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
-	var cfg config
-	fs, check := newFlagSet("verify", &cfg, lookupEnv, stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := check(); err != nil {
-		return err
-	}
-	pool, err := openPool(ctx, cfg)
+// verifyCmd is `ledgerd verify`: it checks every user's ledger and prints
+// a summary line; it fails when any user does not verify.
+type verifyCmd struct {
+	poolSettings
+}
+
+// Validate is the kong hook that checks the settings once parsed.
+func (c *verifyCmd) Validate() error { return c.validate() }
+
+// Run verifies the whole ledger.
+func (c *verifyCmd) Run(ctx context.Context, s streams) error {
+	stdout, stderr := s.stdout, s.stderr
+	pool, err := openPool(ctx, c.poolSettings)
 	if err != nil {
 		return err
 	}
