@@ -51,7 +51,8 @@ func TestOriginalExamples(t *testing.T) {
 
 	r = s.do(t, http.MethodPut, "/api/users/1/balance", `{"amount": -20000}`)
 	require.Equal(t, http.StatusBadRequest, r.Status)
-	require.JSONEq(t, `{"success":false,"error":{"message":"Insufficient funds","code":400,"type":"insufficient_funds"}}`, string(r.Body))
+	require.JSONEq(t, `{"success":false,"error":{"message":"Insufficient funds","code":400,"type":"insufficient_funds","requestId":"`+
+		r.Header.Get("X-Request-Id")+`"}}`, string(r.Body), "the original's error, and the contract's requestId")
 
 	r = s.do(t, http.MethodGet, "/api/users/1", nil)
 	require.Contains(t, string(r.Body), `"balance":10100.50`)

@@ -75,7 +75,7 @@ func parseBatch(req batchRequest) (ledger.BatchRequest, error) {
 		if len(c.UserID) == 0 || string(c.UserID) == "null" {
 			return b, badParam(field, "%s.userId is required", field)
 		}
-		id, err := parseID(field+".userId", string(c.UserID))
+		id, err := parseID(field, field+".userId", string(c.UserID))
 		if err != nil {
 			return b, withParam(err, field)
 		}
@@ -86,13 +86,6 @@ func parseBatch(req batchRequest) (ledger.BatchRequest, error) {
 		b.Changes[i] = ledger.BatchChange{UserID: id, Amount: amount, Description: deref(c.Description)}
 	}
 	return b, nil
-}
-
-// withParam names param as the field at fault of a request error.
-func withParam(err error, param string) error {
-	e := *toError(err)
-	e.Param = param
-	return &e
 }
 
 func nullable(s string) *string {

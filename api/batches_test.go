@@ -70,7 +70,7 @@ func TestBatchesOverHTTP(t *testing.T) {
 		{"three decimals", `{"changes": [{"userId": 1, "amount": 0.001}]}`, 400, "validation_error", "changes[0]"},
 		{"no user", `{"changes": [{"amount": 1}]}`, 400, "validation_error", "changes[0]"},
 		{"string user", `{"changes": [{"userId": "1", "amount": 1}]}`, 400, "validation_error", "changes[0]"},
-		{"unknown field", `{"changes": [{"userId": 1, "amount": 1, "fee": 2}]}`, 400, "validation_error", ""},
+		{"unknown field", `{"changes": [{"userId": 1, "amount": 1, "fee": 2}]}`, 400, "validation_error", "changes[0]"},
 	}
 	for _, tc := range refused {
 		r := s.do(t, http.MethodPost, "/api/batches", tc.body)

@@ -28,6 +28,6 @@ func BenchmarkRenderBalanceUpdated(b *testing.B) {
 func BenchmarkRenderError(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		renderError(ledger.ErrInsufficientFunds)
+		renderError(ledger.ErrInsufficientFunds, "3f9c1a7be2d04c5598a1b7e0")
 	}
 }

@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/go-chi/chi/v5"
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/google/uuid"
 
 	"github.com/ledgerd/ledgerd/money"
 )
@@ -72,6 +74,8 @@ func tooLarge() *Error {
 		Message: fmt.Sprintf("the request body must be at most %d bytes", MaxBodyBytes)}
 }
 
+// decodeError turns a JSON decoding error into a 400 naming the field at
+// fault, when there is one.
 func decodeError(err error) error {
 	var (
 		syntaxErr *jsontext.SyntacticError
@@ -81,7 +85,7 @@ func decodeError(err error) error {
 	case errors.As(err, &syntaxErr):
 		switch {
 		case errors.Is(syntaxErr.Err, jsontext.ErrDuplicateName):
-			return badRequest("the field %q appears more than once", truncate(syntaxErr.JSONPointer.LastToken(), 40))
+			return badParam(pointerParam(syntaxErr.JSONPointer), "the field %q appears more than once", truncate(syntaxErr.JSONPointer.LastToken(), 40))
 		case syntaxErr.Err != nil && strings.Contains(syntaxErr.Err.Error(), "invalid UTF-8"):
 			return badRequest("the request body must be valid UTF-8, with no unpaired surrogate escapes")
 		}
@@ -90,12 +94,33 @@ func decodeError(err error) error {
 		field := truncate(semErr.JSONPointer.LastToken(), 40)
 		switch {
 		case errors.Is(semErr.Err, jsonv2.ErrUnknownName):
-			return badRequest("unknown field %q (field names are case-sensitive)", field)
+			return badParam(pointerParam(semErr.JSONPointer), "unknown field %q (field names are case-sensitive)", field)
 		case semErr.GoType != nil && field != "":
-			return badRequest("%s must be a %s", field, jsonKind(semErr.GoType.Kind().String()))
+			return badParam(pointerParam(semErr.JSONPointer), "%s must be a %s", field, jsonKind(semErr.GoType.Kind().String()))
 		}
 	}
 	return badRequest("the request body could not be read")
+}
+
+// pointerParam names the request field a JSON pointer into the body
+// points in, as error.param does: the top-level field ("amount"), with the
+// element's index when it is a list ("changes[2]", as a batch's refused
+// change is named). "" for the whole body.
+func pointerParam(p jsontext.Pointer) string {
+	var param string
+	i := 0
+	for tok := range p.Tokens() {
+		switch {
+		case i == 0:
+			param = truncate(tok, 40)
+		case i == 1 && isDigits(tok):
+			return param + "[" + tok + "]"
+		default:
+			return param
+		}
+		i++
+	}
+	return param
 }
 
 func jsonKind(goKind string) string {
@@ -124,14 +149,31 @@ func parseAmount(field string, raw jsontext.Value) (money.Cents, error) {
 // decimalID matches a positive decimal integer without sign or leading zeros.
 var decimalID = regexp.MustCompile(`^[1-9][0-9]{0,18}$`)
 
-// parseID reads a user id: a positive int64 written in decimal.
-func parseID(field, s string) (int64, error) {
+// parseID reads an id, such as a user id: a positive int64 written in
+// decimal. param is the request field it comes from (error.param), label
+// how the message names it ("user id").
+func parseID(param, label, s string) (int64, error) {
 	if decimalID.MatchString(s) {
 		if id, err := strconv.ParseInt(s, 10, 64); err == nil {
 			return id, nil
 		}
 	}
-	return 0, badRequest("%s must be a positive integer of at most 19 digits (got %q)", field, truncate(s, 40))
+	return 0, badParam(param, "%s must be a positive integer of at most 19 digits (got %q)", label, truncate(s, 40))
+}
+
+// pathUserID reads the user id of a /users/{id} route.
+func pathUserID(r *http.Request) (int64, error) {
+	return parseID("id", "user id", chi.URLParam(r, "id"))
+}
+
+// parseUUID reads a UUID in its canonical form, hyphenated. param is the
+// request field it comes from, label how the message names it.
+func parseUUID(param, label, s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil || len(s) != 36 {
+		return uuid.Nil, badParam(param, "%s must be a UUID such as 0192f0c4-5d1e-7c3a-9b7e-1f2a3b4c5d6e", label)
+	}
+	return id, nil
 }
 
 func truncate(s string, n int) string {

@@ -13,11 +13,16 @@ type envelope struct {
 	Error      *errorBody  `json:"error,omitempty"`
 }
 
+// errorBody is the error of a failure envelope.
 type errorBody struct {
 	Message string `json:"message"`
 	Code    int    `json:"code"`
 	Type    string `json:"type"`
 	Param   string `json:"param,omitempty"`
+	// RequestID is the X-Request-Id of the request that decided the
+	// answer: this request's, or, in an answer replayed for an
+	// Idempotency-Key, the original request's (stored with the answer).
+	RequestID string `json:"requestId"`
 }
 
 type pagination struct {

@@ -39,6 +39,10 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, e.Type, e.Message) }
 
+// errInternal is the answer to a failure the client cannot act on; the
+// details are logged, never sent.
+var errInternal = &Error{Status: http.StatusInternalServerError, Type: typeInternal, Message: "Internal server error"}
+
 func badRequest(format string, args ...any) *Error {
 	return &Error{Status: http.StatusBadRequest, Type: typeValidation, Message: fmt.Sprintf(format, args...)}
 }
@@ -48,6 +52,17 @@ func badParam(param, format string, args ...any) *Error {
 	e := badRequest(format, args...)
 	e.Param = param
 	return e
+}
+
+// withParam names param as the field at fault of a request error; nil
+// stays nil.
+func withParam(err error, param string) error {
+	if err == nil {
+		return nil
+	}
+	e := *toError(err)
+	e.Param = param
+	return &e
 }
 
 // errorMapping is the one table from domain errors to the contract's
@@ -109,16 +124,17 @@ func decideError(err error) *Error {
 			return &Error{Status: m.status, Type: m.typ, Message: m.message}
 		}
 	}
-	return &Error{Status: http.StatusInternalServerError, Type: typeInternal, Message: "Internal server error"}
+	return errInternal
 }
 
-// writeError answers with the error envelope for err. Server-side failures
-// are logged in full with the request id; the client gets a generic message.
+// writeError answers with the error envelope for err, which carries the
+// request id. Server-side failures are logged in full with the request id;
+// the client gets a generic message.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if st := stateFrom(r.Context()); st != nil {
 		st.err = err
 	}
-	resp := renderError(err)
+	resp := renderError(err, requestID(r.Context()))
 	if resp.Code >= 500 {
 		loggerFrom(r.Context()).ErrorContext(r.Context(), "request failed", "err", err, "status", resp.Code, "request_id", requestID(r.Context()))
 	}

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/ledgerd/ledgerd/ledger"
 )
 
@@ -88,7 +86,7 @@ func parseFeedFilter(r *http.Request, l *ledger.Ledger) (ledger.FeedFilter, erro
 
 func handleReadUserEvents(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := parseID("user id", chi.URLParam(r, "id"))
+		id, err := pathUserID(r)
 		if err != nil {
 			writeError(w, r, err)
 			return

@@ -121,7 +121,7 @@ func FuzzParseID(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		id, err := parseID("id", s)
+		id, err := parseID("id", "id", s)
 		if err == nil && id <= 0 {
 			t.Fatalf("accepted %q as %d", s, id)
 		}

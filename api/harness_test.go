@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -143,35 +144,49 @@ func (s *testServer) send(t testing.TB, validate bool, method, path string, body
 
 var (
 	specOnce   sync.Once
+	specDoc    *openapi3.T
 	specRouter routers.Router
 	specErr    error
 )
 
 // validateResponse checks r against api/openapi.yaml: the operation must be
-// documented, and the status, headers and body must match its schema.
+// documented, and the status, headers and body must match its schema. An
+// error's requestId must be the response's X-Request-Id.
 func validateResponse(t testing.TB, req *http.Request, r response) {
 	t.Helper()
 	specOnce.Do(func() {
+		// /openapi.yaml's body is declared as the text it is (type:
+		// string); kin-openapi would otherwise parse YAML bodies first.
+		openapi3filter.RegisterBodyDecoder("application/yaml", openapi3filter.FileBodyDecoder)
 		loader := openapi3.NewLoader()
-		var doc *openapi3.T
-		doc, specErr = loader.LoadFromData(api.OpenAPISpec())
+		specDoc, specErr = loader.LoadFromData(api.OpenAPISpec())
 		if specErr != nil {
 			return
 		}
-		if specErr = doc.Validate(context.Background()); specErr != nil {
+		if specErr = specDoc.Validate(context.Background()); specErr != nil {
 			return
 		}
-		doc.Servers = nil // match any host
-		specRouter, specErr = gorillamux.NewRouter(doc)
+		specDoc.Servers = nil // match any host
+		specRouter, specErr = gorillamux.NewRouter(specDoc)
 	})
 	require.NoError(t, specErr, "api/openapi.yaml must load and validate")
+	requireErrorRequestID(t, r)
 
 	route, params, err := specRouter.FindRoute(req)
 	if err != nil {
 		// Unknown routes and wrong methods are not operations of the
-		// document; their answer must still be the error envelope.
+		// document; their answer must still be the error envelope, and a
+		// 405 must say which methods the path takes.
 		require.Contains(t, []int{http.StatusNotFound, http.StatusMethodNotAllowed}, r.Status, "%s %s is not in api/openapi.yaml", req.Method, req.URL.Path)
-		require.Contains(t, string(r.Body), `"success":false`)
+		if req.Method != http.MethodHead {
+			var body any
+			require.NoError(t, json.Unmarshal(r.Body, &body), "body: %s", r.Body)
+			require.NoError(t, specDoc.Components.Schemas["ErrorEnvelope"].Value.VisitJSON(body),
+				"%s %s → %d %s is not an ErrorEnvelope of api/openapi.yaml", req.Method, req.URL.Path, r.Status, r.Body)
+		}
+		if r.Status == http.StatusMethodNotAllowed {
+			require.Regexp(t, `^[A-Z]+(, [A-Z]+)*$`, r.Header.Get("Allow"), "a 405 has an Allow header")
+		}
 		return
 	}
 	in := &openapi3filter.ResponseValidationInput{
@@ -189,6 +204,37 @@ func validateResponse(t testing.TB, req *http.Request, r response) {
 	}
 	require.NoError(t, openapi3filter.ValidateResponse(context.Background(), in),
 		"%s %s → %d %s does not match api/openapi.yaml", req.Method, req.URL.Path, r.Status, r.Body)
+}
+
+// requireErrorRequestID checks that an error envelope's error.requestId is
+// the response's X-Request-Id, except in an answer replayed for an
+// Idempotency-Key, which keeps the id of the request that decided it.
+func requireErrorRequestID(t testing.TB, r response) {
+	t.Helper()
+	if r.Status < http.StatusBadRequest || len(r.Body) == 0 || r.Header.Get("Idempotent-Replayed") == "true" ||
+		!strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		return
+	}
+	var env struct {
+		Error *struct {
+			RequestID *string `json:"requestId"`
+		} `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal(r.Body, &env), "body: %s", r.Body)
+	require.NotNil(t, env.Error, "a %d answers with the error envelope: %s", r.Status, r.Body)
+	require.NotNil(t, env.Error.RequestID, "error.requestId: %s", r.Body)
+	require.NotEmpty(t, r.Header.Get("X-Request-Id"))
+	require.Equal(t, r.Header.Get("X-Request-Id"), *env.Error.RequestID, "error.requestId is the X-Request-Id: %s", r.Body)
+}
+
+// requestIDMember is error.requestId as the server writes it.
+var requestIDMember = regexp.MustCompile(`,"requestId":"[A-Za-z0-9._:-]*"`)
+
+// withoutRequestID is an error body without its requestId, which differs
+// from one request to the next: for counting answers that are otherwise
+// the same.
+func withoutRequestID(body []byte) string {
+	return requestIDMember.ReplaceAllString(string(body), "")
 }
 
 func itoa(n int) string {

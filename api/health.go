@@ -36,7 +36,7 @@ func handleReadyz(l *ledger.Ledger, relayStatus func(context.Context) any) http.
 		if err := l.Ping(ctx); err != nil {
 			d.Status, d.Database, status = "not_ready", "down", http.StatusServiceUnavailable
 			writeJSON(w, status, envelope{Success: false, Data: d, Error: &errorBody{
-				Message: "The database does not answer", Code: status, Type: typeUnavailable}})
+				Message: "The database does not answer", Code: status, Type: typeUnavailable, RequestID: requestID(r.Context())}})
 			return
 		}
 		writeData(w, status, d, "")

@@ -34,7 +34,7 @@ func renderHold(status int, message string) func(ledger.Hold) ledger.Answer {
 func handlePlaceHold(l *ledger.Ledger) http.HandlerFunc {
 	render := renderHold(http.StatusCreated, "Hold placed successfully")
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := parseID("user id", chi.URLParam(r, "id"))
+		id, err := pathUserID(r)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -71,12 +71,7 @@ func handlePlaceHold(l *ledger.Ledger) http.HandlerFunc {
 }
 
 func parseHoldID(r *http.Request) (uuid.UUID, error) {
-	raw := chi.URLParam(r, "holdId")
-	id, err := uuid.Parse(raw)
-	if err != nil || len(raw) != 36 {
-		return uuid.Nil, badRequest("hold id must be a UUID such as 0192f0c4-5d1e-7c3a-9b7e-1f2a3b4c5d6e")
-	}
-	return id, nil
+	return parseUUID("holdId", "hold id", chi.URLParam(r, "holdId"))
 }
 
 func handleCaptureHold(l *ledger.Ledger) http.HandlerFunc {
@@ -100,7 +95,7 @@ func handleCaptureHold(l *ledger.Ledger) http.HandlerFunc {
 				return
 			}
 			if amount <= 0 {
-				writeError(w, r, badRequest("amount must be greater than zero"))
+				writeError(w, r, badParam("amount", "amount must be greater than zero"))
 				return
 			}
 		}
@@ -187,7 +182,7 @@ var holdListParams = []string{"status", "limit", "cursor"}
 
 func handleListHolds(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := parseID("user id", chi.URLParam(r, "id"))
+		id, err := pathUserID(r)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -205,7 +200,7 @@ func handleListHolds(l *ledger.Ledger) http.HandlerFunc {
 		if _, ok := q["cursor"]; ok {
 			before, ok := decodeHoldCursor(q.Get("cursor"))
 			if !ok {
-				writeError(w, r, badRequest("cursor is not valid; pass the nextCursor of the previous page"))
+				writeError(w, r, badParam("cursor", "cursor is not valid; pass the nextCursor of the previous page"))
 				return
 			}
 			f.Before = before

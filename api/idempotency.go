@@ -33,10 +33,13 @@ func idempotency[T any](r *http.Request, body []byte, render func(T) ledger.Answ
 	h.Write([]byte(r.URL.Path))
 	h.Write([]byte{0})
 	h.Write(body)
+	// A decided rejection is stored with this request's id: its replays
+	// name the request that decided it.
+	rid := requestID(r.Context())
 	idem := &ledger.Idempotency[T]{Scope: principalFrom(r.Context()).Scope, Key: key,
 		AnswerFunc: func(result T, err error) ledger.Answer {
 			if err != nil {
-				return renderError(err)
+				return renderError(err, rid)
 			}
 			return render(result)
 		}}

@@ -103,8 +103,9 @@ func routePattern(r *http.Request) string {
 }
 
 // withLogging writes one log line per request: method, route pattern,
-// status, duration, size and request id. It also turns a panic into a 500
-// in the envelope, logged with its stack.
+// status, duration, size and request id, at the level requestLogLevel
+// decides. It also turns a panic into a 500 in the envelope, logged with
+// its stack.
 func withLogging(logger *slog.Logger, obs Observer) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -121,7 +122,7 @@ func withLogging(logger *slog.Logger, obs Observer) func(http.Handler) http.Hand
 					logger.ErrorContext(r.Context(), "panic serving request", "panic", p,
 						"stack", string(debug.Stack()), "request_id", requestID(r.Context()))
 					if rec.status == 0 {
-						writeError(rec, r, errPanic)
+						writeError(rec, r, errInternal)
 					}
 				}
 				status := rec.status
@@ -130,7 +131,7 @@ func withLogging(logger *slog.Logger, obs Observer) func(http.Handler) http.Hand
 				}
 				obs.InFlight(-1)
 				obs.ObserveRequest(r.Method, routePattern(r), status, time.Since(start))
-				logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				logger.LogAttrs(r.Context(), requestLogLevel(r, status), "request",
 					slog.String("method", truncate(r.Method, 16)),
 					slog.String("route", routePattern(r)),
 					slog.Int("status", status),
@@ -144,7 +145,21 @@ func withLogging(logger *slog.Logger, obs Observer) func(http.Handler) http.Hand
 	}
 }
 
-var errPanic = &Error{Status: http.StatusInternalServerError, Type: typeInternal, Message: "Internal server error"}
+// quietPaths are polled by probes and scrapers every few seconds: their
+// request lines are logged at debug level, so that they do not drown the
+// requests of clients at info.
+var quietPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+// requestLogLevel is the level of a request's log line: debug for a
+// probe's or scraper's request (quietPaths) that did not fail on the
+// server's side, info for every other request. A 5xx there (/readyz's 503
+// while the database is down) stays at info: it is news.
+func requestLogLevel(r *http.Request, status int) slog.Level {
+	if quietPaths[r.URL.Path] && status < http.StatusInternalServerError {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
+}
 
 // countRejections tells obs why a balance change or transfer was refused:
 // validation, insufficient_funds, balance_limit, not_found,

@@ -21,7 +21,7 @@ var (
 
 func handleGetStatement(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := parseID("user id", chi.URLParam(r, "id"))
+		id, err := pathUserID(r)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -111,7 +111,7 @@ func handleListCheckpoints(l *ledger.Ledger) http.HandlerFunc {
 
 func handleGetCheckpoint(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := parseID("checkpoint id", chi.URLParam(r, "checkpointId"))
+		id, err := parseID("checkpointId", "checkpoint id", chi.URLParam(r, "checkpointId"))
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -127,7 +127,7 @@ func handleGetCheckpoint(l *ledger.Ledger) http.HandlerFunc {
 
 func handleGetCheckpointProof(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := parseID("user id", chi.URLParam(r, "id"))
+		id, err := pathUserID(r)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -135,9 +135,7 @@ func handleGetCheckpointProof(l *ledger.Ledger) http.HandlerFunc {
 		q, err := queryParams(r, checkpointProofParams)
 		var checkpoint int64 // 0: the latest
 		if v, ok := q["checkpoint"]; ok && err == nil {
-			if checkpoint, err = parseID("checkpoint", v[0]); err != nil {
-				err = badParam("checkpoint", "checkpoint must be a checkpoint id (a positive integer)")
-			}
+			checkpoint, err = parseID("checkpoint", "checkpoint (a checkpoint id)", v[0])
 		}
 		if err != nil {
 			writeError(w, r, err)

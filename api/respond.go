@@ -18,23 +18,30 @@ func renderData(status int, data any, message string) ledger.Answer {
 	return renderJSON(status, envelope{Success: true, Data: data, Message: message})
 }
 
-// renderError renders the error envelope of err (see toError).
-func renderError(err error) ledger.Answer {
+// renderError renders the error envelope of err (see toError) for the
+// request with the given id.
+func renderError(err error, requestID string) ledger.Answer {
 	e := toError(err)
-	return renderJSON(e.Status, envelope{Success: false, Error: &errorBody{Message: e.Message, Code: e.Status, Type: e.Type, Param: e.Param}})
+	return renderJSON(e.Status, envelope{Success: false, Error: &errorBody{
+		Message: e.Message, Code: e.Status, Type: e.Type, Param: e.Param, RequestID: requestID}})
 }
 
+// renderJSON renders v with status. A value that cannot be encoded is a
+// 500 without a body: writeResponse writes the generic internal error in its
+// place, with the request id it alone knows.
 func renderJSON(status int, v any) ledger.Answer {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return ledger.Answer{Code: http.StatusInternalServerError,
-			Body: []byte(`{"success":false,"error":{"message":"Internal server error","code":500,"type":"internal"}}` + "\n")}
+		return ledger.Answer{Code: http.StatusInternalServerError}
 	}
 	return ledger.Answer{Code: status, Body: append(b, '\n')}
 }
 
 // writeResponse sends a rendered answer.
 func writeResponse(w http.ResponseWriter, resp ledger.Answer) {
+	if len(resp.Body) == 0 {
+		resp = renderError(errInternal, w.Header().Get("X-Request-Id"))
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	if resp.Code == http.StatusServiceUnavailable || resp.Code == http.StatusTooManyRequests {
 		if w.Header().Get("Retry-After") == "" {

@@ -3,8 +3,6 @@ package api
 import (
 	"net/http"
 
-	"github.com/google/uuid"
-
 	"github.com/ledgerd/ledgerd/ledger"
 )
 
@@ -40,9 +38,9 @@ func handleCreateReversal(l *ledger.Ledger) http.HandlerFunc {
 			writeError(w, r, badParam("transactionId", "transactionId is required"))
 			return
 		}
-		id, err := uuid.Parse(*req.TransactionID)
-		if err != nil || len(*req.TransactionID) != 36 {
-			writeError(w, r, badParam("transactionId", "transactionId must be a UUID such as 0192f0c4-5d1e-7c3a-9b7e-1f2a3b4c5d6e"))
+		id, err := parseUUID("transactionId", "transactionId", *req.TransactionID)
+		if err != nil {
+			writeError(w, r, err)
 			return
 		}
 		v := ledger.ReversalRequest{TransactionID: id, Description: deref(req.Description)}

@@ -21,10 +21,9 @@ const DefaultPageSize = 50
 
 func handleGetTransaction(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		raw := chi.URLParam(r, "entryId")
-		id, err := uuid.Parse(raw)
-		if err != nil || len(raw) != 36 {
-			writeError(w, r, badRequest("transaction id must be a UUID such as 0192f0c4-5d1e-7c3a-9b7e-1f2a3b4c5d6e"))
+		id, err := parseUUID("entryId", "transaction id", chi.URLParam(r, "entryId"))
+		if err != nil {
+			writeError(w, r, err)
 			return
 		}
 		e, err := l.FindEntryByID(r.Context(), id)
@@ -38,7 +37,7 @@ func handleGetTransaction(l *ledger.Ledger) http.HandlerFunc {
 
 func handleListTransactions(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := parseID("user id", chi.URLParam(r, "id"))
+		id, err := pathUserID(r)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -139,9 +138,9 @@ func parseFilters(q url.Values, f *ledger.EntryFilter) error {
 		f.Reference = s[0] // the ledger checks it
 	}
 	if s, ok := q["transactionId"]; ok {
-		id, err := uuid.Parse(s[0])
-		if err != nil || len(s[0]) != 36 {
-			return badParam("transactionId", "transactionId must be a UUID such as 0192f0c4-5d1e-7c3a-9b7e-1f2a3b4c5d6e")
+		id, err := parseUUID("transactionId", "transactionId", s[0])
+		if err != nil {
+			return err
 		}
 		f.TransactionID = uuid.NullUUID{UUID: id, Valid: true}
 	}

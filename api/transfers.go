@@ -49,10 +49,10 @@ func handleCreateTransfer(l *ledger.Ledger) http.HandlerFunc {
 			dst  *int64
 		}{{"fromUserId", req.FromUserID, &t.FromUserID}, {"toUserId", req.ToUserID, &t.ToUserID}} {
 			if len(f.raw) == 0 || string(f.raw) == "null" {
-				writeError(w, r, badRequest("%s is required", f.name))
+				writeError(w, r, badParam(f.name, "%s is required", f.name))
 				return
 			}
-			if *f.dst, err = parseID(f.name, string(f.raw)); err != nil {
+			if *f.dst, err = parseID(f.name, f.name, string(f.raw)); err != nil {
 				writeError(w, r, err)
 				return
 			}

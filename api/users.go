@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/go-chi/chi/v5"
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/ledgerd/ledgerd/ledger"
@@ -31,7 +30,7 @@ func newUserData(u projection.User) userData {
 
 func handleGetUser(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := parseID("user id", chi.URLParam(r, "id"))
+		id, err := pathUserID(r)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -65,7 +64,7 @@ func handleCreateUser(l *ledger.Ledger) http.HandlerFunc {
 		}
 		var n ledger.NewUser
 		if len(req.ID) > 0 && string(req.ID) != "null" {
-			if n.ID, err = parseID("id", string(req.ID)); err != nil {
+			if n.ID, err = parseID("id", "id", string(req.ID)); err != nil {
 				writeError(w, r, err)
 				return
 			}
@@ -76,7 +75,7 @@ func handleCreateUser(l *ledger.Ledger) http.HandlerFunc {
 				return
 			}
 			if n.Balance < 0 {
-				writeError(w, r, badRequest("balance must not be negative"))
+				writeError(w, r, badParam("balance", "balance must not be negative"))
 				return
 			}
 		}
@@ -129,7 +128,7 @@ func renderBalanceUpdated(p ledger.Posted) ledger.Answer {
 
 func handleUpdateBalance(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := parseID("user id", chi.URLParam(r, "id"))
+		id, err := pathUserID(r)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -146,7 +145,7 @@ func handleUpdateBalance(l *ledger.Ledger) http.HandlerFunc {
 			return
 		}
 		if amount == 0 {
-			writeError(w, r, badRequest("amount must not be zero"))
+			writeError(w, r, badParam("amount", "amount must not be zero"))
 			return
 		}
 		c := ledger.Change{UserID: id, Amount: amount, Description: deref(req.Description), Reference: deref(req.Reference)}
@@ -169,7 +168,7 @@ type balanceAtData struct {
 
 func handleGetBalance(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := parseID("user id", chi.URLParam(r, "id"))
+		id, err := pathUserID(r)
 		if err != nil {
 			writeError(w, r, err)
 			return
@@ -210,7 +209,7 @@ type verifyData struct {
 
 func handleVerifyUser(l *ledger.Ledger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, err := parseID("user id", chi.URLParam(r, "id"))
+		id, err := pathUserID(r)
 		if err != nil {
 			writeError(w, r, err)
 			return
