@@ -43,7 +43,7 @@ test-unit: ## Run the tests that need no database
 
 .PHONY: test-integration
 test-integration: ## Run the tests against the real PostgreSQL and RabbitMQ
-	$(GO) test -race -count=1 -timeout 20m ./migrations/... ./ledger/... ./projection/... ./outbox/... ./api/... ./cmd/... ./deploy/...
+	$(GO) test -race -count=1 -timeout 20m ./migrations/... ./ledger/... ./projection/... ./outbox/... ./api/... ./client/... ./examples/... ./cmd/... ./deploy/...
 
 .PHONY: test-faults
 test-faults: tools ## Run the fault-injection suite alone: it restarts the local PostgreSQL and RabbitMQ (see docs/reliability.md)

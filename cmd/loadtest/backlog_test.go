@@ -107,7 +107,8 @@ func TestWatchBacklogTicks(t *testing.T) {
 		}
 		return `{"enabled":true,"published":1,"pending":` + strconv.FormatInt(n, 10) + `,"oldestPendingAgeSeconds":0.5,"backlogAt":"2025-04-01T12:00:00Z"}`
 	})
-	e := newEnv(options{URL: url, C: 1, Timeout: 5 * time.Second}, io.Discard)
+	e, err := newEnv(options{URL: url, C: 1, Timeout: 5 * time.Second}, io.Discard)
+	require.NoError(t, err)
 	defer e.close()
 	e.backlogEvery = time.Millisecond
 	stop := e.watchBacklog(context.Background())

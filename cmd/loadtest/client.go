@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	apiclient "github.com/ledgerd/ledgerd/client"
 )
 
 // maxBody is the most of a response body the client reads; ledgerd's
@@ -164,9 +166,18 @@ func transportClass(err error) string {
 	}
 }
 
-// call sends one request outside the measured load (set-up and checks)
-// and decodes the envelope's data into data (nil to skip). Any status but
-// want is an error that quotes the answer.
+// newAPIClient is ledgerd's Go client for the set-up and checks of a run,
+// over hc (the run's transport: no request goes anywhere but -url) with the
+// run's token and the retry policy p.
+func newAPIClient(o options, hc *http.Client, p apiclient.RetryPolicy) (*apiclient.Client, error) {
+	return apiclient.New(o.URL, apiclient.WithHTTPClient(hc), apiclient.WithToken(o.Token),
+		apiclient.WithUserAgent("ledgerd-loadtest"), apiclient.WithRetryPolicy(p))
+}
+
+// call sends one request outside the measured load to a route outside
+// /api (/readyz), which ledgerd's Go client does not cover, and decodes
+// the envelope's data into data (nil to skip). Any status but want is an
+// error that quotes the answer.
 func (c *client) call(ctx context.Context, method, path string, body []byte, want int, data any) error {
 	a := c.do(ctx, method, path, body)
 	if a.Err != nil {

@@ -7,14 +7,24 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	apiclient "github.com/ledgerd/ledgerd/client"
 )
 
 // env is what a scenario runs with.
 type env struct {
-	opts   options
+	opts options
+	// client sends the measured load: one request per operation, as is,
+	// each answer counted (see client.go).
 	client *client
-	stderr io.Writer
-	clock  clock
+	// api makes the set-up and check calls through ledgerd's Go client,
+	// which retries transport errors, 429 and 503 with the same
+	// Idempotency-Key: none of them is measured. timed is the same client
+	// without retries, for the few calls whose time is reported, so that a
+	// retry never hides in a figure.
+	api, timed *apiclient.Client
+	stderr     io.Writer
+	clock      clock
 	// widthFunc is the width of the terminal on stderr, in columns; nil
 	// when stderr is not a terminal, and then no progress is drawn.
 	widthFunc func() int
@@ -23,9 +33,18 @@ type env struct {
 	backlogEvery time.Duration
 }
 
-func newEnv(o options, stderr io.Writer) *env {
-	return &env{opts: o, client: newClient(o), stderr: stderr, clock: wallClock{},
-		widthFunc: terminalWidthFunc(stderr), backlogEvery: time.Second}
+func newEnv(o options, stderr io.Writer) (*env, error) {
+	c := newClient(o)
+	api, err := newAPIClient(o, c.http, apiclient.DefaultRetryPolicy)
+	if err != nil {
+		return nil, err
+	}
+	timed, err := newAPIClient(o, c.http, apiclient.RetryPolicy{MaxAttempts: 1})
+	if err != nil {
+		return nil, err
+	}
+	return &env{opts: o, client: c, api: api, timed: timed, stderr: stderr, clock: wallClock{},
+		widthFunc: terminalWidthFunc(stderr), backlogEvery: time.Second}, nil
 }
 
 func (e *env) close() { e.client.close() }

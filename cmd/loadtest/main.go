@@ -15,6 +15,12 @@
 // server that answers the same routes instantly, to measure the HTTP
 // ceiling of the machine. Every loop is bounded by a request count or a
 // duration, and no request goes anywhere but -url.
+//
+// The measured load is sent as raw requests, one per operation, each
+// answer counted as it is (see client.go). The set-up (creating users) and
+// the checks (balances, /verify) go through ledgerd's Go client, package
+// client, which retries 429, 503 and transport errors: they are not
+// measured, and a passing moment of overload must not fail a run there.
 package main
 
 import (
@@ -70,7 +76,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if !ok {
 		return fmt.Errorf("%w: unknown -scenario %q (one of %s)", errUsage, opts.Scenario, scenarioNames())
 	}
-	e := newEnv(opts, stderr)
+	e, err := newEnv(opts, stderr)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
 	defer e.close()
 	res, err := sc.run(ctx, e)
 	if err != nil {

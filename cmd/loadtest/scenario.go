@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 
+	apiclient "github.com/ledgerd/ledgerd/client"
 	"github.com/ledgerd/ledgerd/money"
 )
 
@@ -46,35 +46,6 @@ const checkWorkers = 32
 // verifySample is the most users whose ledger a scenario verifies.
 const verifySample = 100
 
-// userState is GET /api/users/{id}'s data.
-type userState struct {
-	ID        int64       `json:"id"`
-	Balance   money.Cents `json:"balance"`
-	CreatedAt string      `json:"createdAt"`
-}
-
-// balanceState is GET /api/users/{id}/balance's data.
-type balanceState struct {
-	Balance money.Cents `json:"balance"`
-	Seq     int64       `json:"seq"`
-}
-
-func (e *env) getBalance(ctx context.Context, id int64, query string) (balanceState, error) {
-	var b balanceState
-	err := e.client.call(ctx, http.MethodGet, userPath(id, "/balance"+query), nil, http.StatusOK, &b)
-	return b, err
-}
-
-// verifyState is GET /api/users/{id}/verify's data.
-type verifyState struct {
-	ID               int64       `json:"id"`
-	OK               bool        `json:"ok"`
-	Entries          int64       `json:"entries"`
-	LedgerBalance    money.Cents `json:"ledgerBalance"`
-	ProjectedBalance money.Cents `json:"projectedBalance"`
-	ChainValid       bool        `json:"chainValid"`
-}
-
 func userPath(id int64, suffix string) string {
 	return "/api/users/" + strconv.FormatInt(id, 10) + suffix
 }
@@ -88,28 +59,15 @@ func amountBody(amount money.Cents) []byte {
 // their ids, so runs never collide.
 func (e *env) createUsers(ctx context.Context, n int, balance money.Cents) ([]int64, error) {
 	ids := make([]int64, n)
-	body := []byte(`{"balance":` + money.Format(balance) + `}`)
 	err := parallel(ctx, min(e.opts.C, checkWorkers), n, func(ctx context.Context, i int) error {
-		var u userState
-		if err := e.client.call(ctx, http.MethodPost, "/api/users", body, http.StatusCreated, &u); err != nil {
+		u, err := e.api.CreateUser(ctx, apiclient.NewUser{Balance: balance})
+		if err != nil {
 			return fmt.Errorf("create user: %w", err)
 		}
 		ids[i] = u.ID
 		return nil
 	})
 	return ids, err
-}
-
-func (e *env) getUser(ctx context.Context, id int64) (userState, error) {
-	var u userState
-	err := e.client.call(ctx, http.MethodGet, userPath(id, ""), nil, http.StatusOK, &u)
-	return u, err
-}
-
-func (e *env) verifyUser(ctx context.Context, id int64) (verifyState, error) {
-	var v verifyState
-	err := e.client.call(ctx, http.MethodGet, userPath(id, "/verify"), nil, http.StatusOK, &v)
-	return v, err
 }
 
 // book is what the client saw accepted, per user (by index in the
@@ -148,7 +106,7 @@ func (e *env) checkBook(ctx context.Context, ids []int64, b *book) ([]money.Cent
 	balances := make([]money.Cents, len(ids))
 	var wrong atomic.Int64
 	err := parallel(ctx, checkWorkers, len(ids), func(ctx context.Context, i int) error {
-		u, err := e.getUser(ctx, ids[i])
+		u, err := e.api.GetUser(ctx, ids[i])
 		if err != nil {
 			return err
 		}
@@ -165,7 +123,7 @@ func (e *env) checkBook(ctx context.Context, ids []int64, b *book) ([]money.Cent
 	var badEntries, notOK atomic.Int64
 	err = parallel(ctx, checkWorkers, len(sample), func(ctx context.Context, j int) error {
 		i := sample[j]
-		v, err := e.verifyUser(ctx, ids[i])
+		v, err := e.api.VerifyUser(ctx, ids[i])
 		if err != nil {
 			return err
 		}

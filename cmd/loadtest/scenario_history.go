@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"time"
+
+	apiclient "github.com/ledgerd/ledgerd/client"
 )
 
 // historyProbes is how many point-in-time balances history-reads asks for.
@@ -18,13 +18,9 @@ const historyProbes = 20
 // time, and one /verify of its whole history, each timed.
 func runHistoryReads(ctx context.Context, e *env) (*result, error) {
 	id := e.opts.User
-	var u userState
-	if err := e.client.call(ctx, http.MethodGet, userPath(id, ""), nil, http.StatusOK, &u); err != nil {
-		return nil, err
-	}
-	created, err := time.Parse(time.RFC3339Nano, u.CreatedAt)
+	u, err := e.api.GetUser(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("user %d: createdAt %q: %w", id, u.CreatedAt, err)
+		return nil, err
 	}
 	page := userPath(id, "/transactions?limit=50")
 	b := e.opts.countBound()
@@ -33,19 +29,20 @@ func runHistoryReads(ctx context.Context, e *env) (*result, error) {
 	})
 
 	// An instant one second into the user's life: deep in a long history.
-	at := "?at=" + url.QueryEscape(created.Add(time.Second).Format(time.RFC3339Nano))
+	// These calls are timed: they go without retries (e.timed).
+	at := u.CreatedAt.Add(time.Second)
 	probes := make([]time.Duration, historyProbes)
-	var early balanceState
+	var early apiclient.BalanceAt
 	for i := range probes {
 		t0 := time.Now()
-		if early, err = e.getBalance(ctx, id, at); err != nil {
+		if early, err = e.timed.GetBalanceAt(ctx, id, at); err != nil {
 			return nil, err
 		}
 		probes[i] = time.Since(t0)
 	}
 	slices.Sort(probes)
 	t0 := time.Now()
-	v, err := e.verifyUser(ctx, id)
+	v, err := e.timed.VerifyUser(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +58,7 @@ func runHistoryReads(ctx context.Context, e *env) (*result, error) {
 		{"verify_ms", ms(verifyTook)},
 	}, Invariants: []invariant{
 		check("pages", ok == p.Requests, "%d of %d first pages answered 200", ok, p.Requests),
-		check("early_balance", early.Seq < v.Entries, "the balance at %s is at seq %d of %d", at, early.Seq, v.Entries),
+		check("early_balance", early.Seq < v.Entries, "the balance at %s is at seq %d of %d", at.UTC().Format(time.RFC3339Nano), early.Seq, v.Entries),
 		verifyCheck(v),
 	}}, nil
 }

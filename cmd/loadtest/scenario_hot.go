@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"sync/atomic"
+	"time"
 
+	apiclient "github.com/ledgerd/ledgerd/client"
 	"github.com/ledgerd/ledgerd/money"
 )
 
@@ -28,11 +30,11 @@ func runHot(ctx context.Context, e *env) (*result, error) {
 
 	ok, refused := p.count("200"), p.count("400:insufficient_funds")
 	want := min(p.Requests, int64(startBalance/-hotWithdrawal))
-	u, err := e.getUser(ctx, id)
+	u, err := e.api.GetUser(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	v, err := e.verifyUser(ctx, id)
+	v, err := e.api.VerifyUser(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -63,11 +65,11 @@ func runHotSustained(ctx context.Context, e *env) (*result, error) {
 	b := e.opts.timeBound()
 	p, accepted, sum := e.alternate(ctx, b, id)
 
-	u, err := e.getUser(ctx, id)
+	u, err := e.api.GetUser(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	v, err := e.verifyUser(ctx, id)
+	v, err := e.api.VerifyUser(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -84,13 +86,13 @@ func runHotSustained(ctx context.Context, e *env) (*result, error) {
 // history: the balance and seq must end at the start plus what was
 // accepted. (history-reads verifies such a user's whole history.)
 func runHotSustainedOn(ctx context.Context, e *env, id int64) (*result, error) {
-	start, err := e.getBalance(ctx, id, "")
+	start, err := e.api.GetBalanceAt(ctx, id, time.Time{})
 	if err != nil {
 		return nil, err
 	}
 	b := e.opts.timeBound()
 	p, accepted, sum := e.alternate(ctx, b, id)
-	end, err := e.getBalance(ctx, id, "")
+	end, err := e.api.GetBalanceAt(ctx, id, time.Time{})
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +120,7 @@ func (e *env) alternate(ctx context.Context, b bound, id int64) (*phase, int64, 
 }
 
 // verifyCheck is the invariant of one user's /verify answer.
-func verifyCheck(v verifyState) invariant {
+func verifyCheck(v apiclient.Verification) invariant {
 	return check("verify_ok", v.OK && v.ChainValid && v.LedgerBalance == v.ProjectedBalance,
 		"ok=%t chainValid=%t ledgerBalance=%s projectedBalance=%s", v.OK, v.ChainValid, v.LedgerBalance, v.ProjectedBalance)
 }

@@ -196,9 +196,11 @@ func TestExistingUserScenarios(t *testing.T) {
 	require.ErrorIs(t, err, errUsage, "-user is for hot-sustained and history-reads")
 }
 
-// TestHeaders checks what every request carries: Content-Type always, the
-// bearer token with -token, and a fresh Idempotency-Key on every write
-// with -idempotency (none on reads).
+// TestHeaders checks what every request carries: Content-Type with every
+// body, the bearer token with -token, and a fresh Idempotency-Key on every
+// write with -idempotency (none on reads). The set-up and checks, through
+// ledgerd's Go client, name it in their User-Agent and send a key with
+// every write whatever -idempotency says.
 func TestHeaders(t *testing.T) {
 	t.Parallel()
 	var (
@@ -206,12 +208,16 @@ func TestHeaders(t *testing.T) {
 		problems []string
 		keys     = map[string]bool{}
 		writes   int
+		viaAPI   int
 	)
 	url := startTrivial(t, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
-			if r.Header.Get("Content-Type") != "application/json" {
+			if r.Method != http.MethodGet && r.Header.Get("Content-Type") != "application/json" {
 				problems = append(problems, r.Method+" "+r.URL.Path+": Content-Type "+r.Header.Get("Content-Type"))
+			}
+			if strings.HasPrefix(r.Header.Get("User-Agent"), "ledgerd-loadtest ledgerd-go/") {
+				viaAPI++
 			}
 			if r.Header.Get("Authorization") != "Bearer s3cret" {
 				problems = append(problems, r.Method+" "+r.URL.Path+": no bearer token")
@@ -237,6 +243,7 @@ func TestHeaders(t *testing.T) {
 	defer mu.Unlock()
 	require.Empty(t, problems)
 	require.Greater(t, writes, 4)
+	require.Equal(t, 4+4+4, viaAPI, "the users created, read and verified")
 }
 
 // TestFailures checks that 5xx answers and transport errors fail a run

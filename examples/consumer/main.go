@@ -10,10 +10,12 @@
 //
 // With -catch-up, it first reads what its queue missed (everything
 // published before the queue was bound) from ledgerd's event feed, GET
-// /api/events: it declares and binds its queue, so that nothing published
-// from then on is lost, pages the feed to its end, applying each event by
-// the same rules, then consumes the queue, where the events it already
-// applied from the feed come again and are skipped as duplicates.
+// /api/events, through ledgerd's Go client (package client, which retries
+// 429, 503 and dropped connections): it declares and binds its queue, so
+// that nothing published from then on is lost, pages the feed to its end,
+// applying each event by the same rules, then consumes the queue, where
+// the events it already applied from the feed come again and are skipped
+// as duplicates.
 //
 //	go run ./examples/consumer -amqp-url amqp://guest:guest@localhost:5672/ -queue my-service.ledger
 //	go run ./examples/consumer -queue my-service.ledger -catch-up http://localhost:3000 -state /tmp/my-service.ledger.json
@@ -30,7 +32,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -38,6 +39,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/ledgerd/ledgerd/client"
 )
 
 // event is the CloudEvents 1.0 envelope (structured mode) of one entry or
@@ -81,25 +84,34 @@ func newState() state { return state{Last: map[int64]int64{}, Holds: map[string]
 type consumer struct {
 	url, exchange, queue, statePath string
 	bindings                        []string
-	gaps                            bool   // whether seq > last+1 is a gap (every entry type is bound)
-	feedURL, token                  string // -catch-up: ledgerd's base URL, and its bearer token if any
+	gaps                            bool           // whether seq > last+1 is a gap (every entry type is bound)
+	feed                            *client.Client // -catch-up: ledgerd's API; nil without it
 	caughtUp                        bool
-	http                            *http.Client
 	st                              state
 	log                             *slog.Logger
 }
 
 func main() {
-	c := consumer{log: slog.New(slog.NewTextHandler(os.Stderr, nil)), st: newState(), http: &http.Client{Timeout: time.Minute}}
+	c := consumer{log: slog.New(slog.NewTextHandler(os.Stderr, nil)), st: newState()}
 	flag.StringVar(&c.url, "amqp-url", cmp.Or(os.Getenv("AMQP_URL"), "amqp://guest:guest@localhost:5672/"), "RabbitMQ URL (AMQP_URL)")
 	flag.StringVar(&c.exchange, "exchange", cmp.Or(os.Getenv("AMQP_EXCHANGE"), "ledger.events"), "ledgerd's topic exchange (AMQP_EXCHANGE)")
 	flag.StringVar(&c.queue, "queue", cmp.Or(os.Getenv("CONSUMER_QUEUE"), "ledger-consumer.example"), "this consumer's own durable queue (CONSUMER_QUEUE)")
 	binding := flag.String("binding", cmp.Or(os.Getenv("CONSUMER_BINDING"), "ledger.entry.#"), "comma-separated binding keys, e.g. ledger.entry.withdrawal (CONSUMER_BINDING)")
 	flag.StringVar(&c.statePath, "state", "", "JSON file keeping the state: last applied seq per user, applied hold events, feed cursor (default: memory only)")
-	flag.StringVar(&c.feedURL, "catch-up", "", "ledgerd's base URL, e.g. http://localhost:3000: first apply what the queue missed from its event feed, then consume the queue")
-	flag.StringVar(&c.token, "token", "", "bearer token for -catch-up, the auditor role is enough (default: LEDGER_API_TOKEN)")
+	feedURL := flag.String("catch-up", "", "ledgerd's base URL, e.g. http://localhost:3000: first apply what the queue missed from its event feed, then consume the queue")
+	token := flag.String("token", "", "bearer token for -catch-up, the auditor role is enough (default: LEDGER_API_TOKEN)")
 	flag.Parse()
-	c.token = cmp.Or(c.token, os.Getenv("LEDGER_API_TOKEN")) // not a flag default: -h would print it
+	if *feedURL != "" {
+		var err error
+		c.feed, err = client.New(*feedURL,
+			client.WithToken(cmp.Or(*token, os.Getenv("LEDGER_API_TOKEN"))), // not a flag default: -h would print it
+			client.WithUserAgent("ledgerd-example-consumer"),
+			client.WithHTTPClient(&http.Client{Timeout: time.Minute}))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "-catch-up:", err)
+			os.Exit(2)
+		}
+	}
 	for key := range strings.SplitSeq(*binding, ",") {
 		c.bindings = append(c.bindings, strings.TrimSpace(key))
 	}
@@ -150,7 +162,7 @@ func (c *consumer) run(ctx context.Context, connected func()) error {
 	}
 	// The queue is bound: it keeps every event published from now on, so the
 	// feed may be read to its end before the queue is.
-	if c.feedURL != "" && !c.caughtUp {
+	if c.feed != nil && !c.caughtUp {
 		if err := c.load(); err != nil {
 			return fmt.Errorf("load state: %w", err)
 		}
@@ -255,39 +267,23 @@ func (c *consumer) apply(ev event, from string) bool {
 	return true
 }
 
-// feedPage is the answer of GET /api/events.
-type feedPage struct {
-	Data       []json.RawMessage `json:"data"` // each one byte for byte the body the broker got
-	Pagination struct {
-		NextCursor string `json:"nextCursor"` // opaque: pass it back as after
-		HasMore    bool   `json:"hasMore"`
-	} `json:"pagination"`
-	Error *struct {
-		Type    string `json:"type"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
 // catchUp pages the event feed from the saved cursor (its beginning the first
-// time) until a page comes back empty, applying the events the bindings
-// match by the same rules as the queue's, and saving the state with the
-// cursor after each page.
+// time) to its end, applying the events the bindings match by the same
+// rules as the queue's, and saving the state with the cursor after each
+// page. Each event is decoded from its raw bytes, the body the broker got,
+// by the queue's decode.
 func (c *consumer) catchUp(ctx context.Context) error {
 	typePrefix := feedTypePrefix(c.bindings)
-	c.log.Info("catching up from the feed", "url", c.feedURL, "type", typePrefix, "resume", c.st.Cursor != "")
+	c.log.Info("catching up from the feed", "type", typePrefix, "resume", c.st.Cursor != "")
 	read, applied := 0, 0
-	for {
-		page, err := c.readFeed(ctx, c.st.Cursor, typePrefix)
-		if err != nil {
+	f := client.EventFilter{After: c.st.Cursor, Limit: 1000, Type: typePrefix}
+	for page, err := range c.feed.EventPages(ctx, f) {
+		if err != nil { // a cursor of another ledger (validation_error), 401…, or retries spent
 			return err
 		}
-		if len(page.Data) == 0 && !page.Pagination.HasMore {
-			c.log.Info("caught up", "read", read, "applied", applied)
-			return nil
-		}
-		for _, body := range page.Data {
+		for _, e := range page.Data {
 			read++
-			ev, err := decode(body)
+			ev, err := decode(e.Raw)
 			switch {
 			case err != nil: // the broker got the same bytes: its consumers reject it too
 				c.log.Error("malformed event skipped", "err", err)
@@ -295,45 +291,13 @@ func (c *consumer) catchUp(ctx context.Context) error {
 				applied++
 			}
 		}
-		c.st.Cursor = page.Pagination.NextCursor
+		c.st.Cursor = page.NextCursor
 		if err := c.save(); err != nil {
 			return fmt.Errorf("save state: %w", err)
 		}
 	}
-}
-
-// readFeed reads one page of at most 1000 events after the cursor after.
-func (c *consumer) readFeed(ctx context.Context, after, typePrefix string) (feedPage, error) {
-	q := url.Values{"limit": {"1000"}}
-	if after != "" {
-		q.Set("after", after)
-	}
-	if typePrefix != "" {
-		q.Set("type", typePrefix)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.feedURL, "/")+"/api/events?"+q.Encode(), nil)
-	if err != nil {
-		return feedPage{}, err
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return feedPage{}, err
-	}
-	defer resp.Body.Close()
-	var page feedPage
-	err = json.NewDecoder(resp.Body).Decode(&page)
-	switch {
-	case resp.StatusCode != http.StatusOK && page.Error != nil: // 400 on a cursor of another ledger, 401, 429, 503…
-		return page, fmt.Errorf("GET /api/events: %s: %s: %s", resp.Status, page.Error.Type, page.Error.Message)
-	case resp.StatusCode != http.StatusOK:
-		return page, fmt.Errorf("GET /api/events: %s", resp.Status)
-	case err != nil:
-		return page, fmt.Errorf("GET /api/events: %w", err)
-	}
-	return page, nil
+	c.log.Info("caught up", "read", read, "applied", applied)
+	return nil
 }
 
 // bound reports whether the queue's bindings match the routing key (the

@@ -12,6 +12,8 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ledgerd/ledgerd/client"
 )
 
 func TestTopicMatch(t *testing.T) {
@@ -96,6 +98,14 @@ func fakeFeed(t *testing.T, token string, pages map[string][]string, next map[st
 	return srv
 }
 
+// feedClient is a client of the fake feed at base, with token.
+func feedClient(t *testing.T, srv *httptest.Server, base, token string) *client.Client {
+	t.Helper()
+	c, err := client.New(base, client.WithHTTPClient(srv.Client()), client.WithToken(token))
+	require.NoError(t, err)
+	return c
+}
+
 // acks records what the consumer answered to each delivery.
 type acks []string
 
@@ -113,8 +123,8 @@ func TestCatchUpThenQueue(t *testing.T) {
 	next := map[string]string{"": "c3", "c3": "c4", "c4": "c4"}
 	srv := fakeFeed(t, "s3cret", pages, next)
 	statePath := filepath.Join(t.TempDir(), "state.json")
-	c := consumer{bindings: []string{"#"}, gaps: true, feedURL: srv.URL + "/", token: "s3cret",
-		statePath: statePath, http: srv.Client(), st: newState(), log: slog.New(slog.DiscardHandler)}
+	c := consumer{bindings: []string{"#"}, gaps: true, feed: feedClient(t, srv, srv.URL+"/", "s3cret"),
+		statePath: statePath, st: newState(), log: slog.New(slog.DiscardHandler)}
 
 	require.NoError(t, c.load())
 	require.NoError(t, c.catchUp(context.Background()))
@@ -133,8 +143,8 @@ func TestCatchUpThenQueue(t *testing.T) {
 	require.Equal(t, map[string]bool{"h-1-placed": true, "h-1-captured": true}, c.st.Holds)
 
 	// A restart resumes from the saved cursor, with the saved state.
-	again := consumer{bindings: c.bindings, gaps: true, feedURL: srv.URL, token: "s3cret",
-		statePath: statePath, http: srv.Client(), st: newState(), log: c.log}
+	again := consumer{bindings: c.bindings, gaps: true, feed: feedClient(t, srv, srv.URL, "s3cret"),
+		statePath: statePath, st: newState(), log: c.log}
 	require.NoError(t, again.load())
 	require.Equal(t, c.st, again.st)
 	require.NoError(t, again.catchUp(context.Background()))
@@ -142,7 +152,12 @@ func TestCatchUpThenQueue(t *testing.T) {
 	// A cursor the ledger did not make (say, of another ledger's database)
 	// is refused with the API's reason.
 	again.st.Cursor = "forged"
-	require.ErrorContains(t, again.catchUp(context.Background()), "400 Bad Request: validation_error: after is not a cursor")
+	err := again.catchUp(context.Background())
+	require.ErrorIs(t, err, client.ErrValidation)
+	require.ErrorContains(t, err, "after is not a cursor")
+	var apiErr *client.Error
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, "after", apiErr.Param)
 }
 
 func TestCatchUpFiltersByBinding(t *testing.T) {
@@ -150,7 +165,7 @@ func TestCatchUpFiltersByBinding(t *testing.T) {
 	// The feed's type filter is a prefix; the bindings are finer.
 	pages := map[string][]string{"": {entryEvent(1, 1), holdEvent(1, "placed")}, "c2": {}}
 	srv := fakeFeed(t, "", pages, map[string]string{"": "c2", "c2": "c2"})
-	c := consumer{bindings: []string{"ledger.entry.withdrawal"}, feedURL: srv.URL, http: srv.Client(),
+	c := consumer{bindings: []string{"ledger.entry.withdrawal"}, feed: feedClient(t, srv, srv.URL, ""),
 		st: newState(), log: slog.New(slog.DiscardHandler)}
 	require.NoError(t, c.catchUp(context.Background()))
 	require.Empty(t, c.st.Last, "a deposit is not bound")
