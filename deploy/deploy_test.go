@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -584,4 +585,161 @@ func TestEnvExampleKeysAreInReadme(t *testing.T) {
 		}
 	}
 	require.Empty(t, missing, "README.md does not mention these .env.example variables")
+}
+
+// ---------------------------------------------------------------------------
+// Image versions and OCI labels
+// ---------------------------------------------------------------------------
+
+// composeDefault matches Compose's ${VAR:-default} and ${VAR-default}.
+var composeDefault = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}`)
+
+// composeInterpolate replaces each ${VAR:-default} of s by its default: the
+// value Compose uses when VAR is unset.
+func composeInterpolate(s string) string {
+	return composeDefault.ReplaceAllString(s, "$1")
+}
+
+// imageTag returns an image reference's tag ("" when it has none).
+func imageTag(image string) string {
+	image, _, _ = strings.Cut(image, "@")
+	_, tag, _ := strings.Cut(image[strings.LastIndex(image, "/")+1:], ":")
+	return tag
+}
+
+// composeLedgerdVersion returns the default version tag of the ledgerd
+// image in docker-compose.yml.
+func composeLedgerdVersion(t *testing.T) string {
+	t.Helper()
+	svc := loadCompose(t).Services["ledgerd"]
+	require.NotEmpty(t, svc.Image, "the ledgerd service must name the image it builds (image: ledgerd:<version>), or Compose tags it latest")
+	return imageTag(composeInterpolate(svc.Image))
+}
+
+func TestComposeImagesArePinned(t *testing.T) {
+	t.Parallel()
+	cf := loadCompose(t)
+	for name, svc := range cf.Services {
+		require.NotEmpty(t, svc.Image, "service %s must name its image with a version tag (a built image without one is tagged latest)", name)
+		requirePinned(t, name, composeInterpolate(svc.Image))
+	}
+	require.Regexp(t, `^v?\d+\.\d+\.\d+`, composeLedgerdVersion(t), "the ledgerd image's default tag must be a version")
+}
+
+func TestComposeBuildArgsAreDockerfileArgs(t *testing.T) {
+	t.Parallel()
+	svc := loadCompose(t).Services["ledgerd"]
+	build, ok := svc.Build.(map[string]any)
+	require.True(t, ok, "ledgerd's build must be a mapping with context and args")
+	require.Equal(t, ".", build["context"])
+	args, ok := build["args"].(map[string]any)
+	require.True(t, ok, "ledgerd's build must pass args (VERSION, REVISION...)")
+	declared := map[string]bool{}
+	for _, st := range parseDockerfile(t, dockerfilePath) {
+		for _, in := range st.insts {
+			if in.cmd == "ARG" {
+				name, _, _ := strings.Cut(in.args, "=")
+				declared[name] = true
+			}
+		}
+	}
+	for name, v := range args {
+		require.True(t, declared[name], "docker-compose.yml passes build arg %s, which the Dockerfile does not declare", name)
+		if name == "VERSION" {
+			require.Equal(t, composeLedgerdVersion(t), composeInterpolate(fmt.Sprint(v)), "the image is tagged with the VERSION it is built with")
+		}
+	}
+	require.Contains(t, args, "VERSION")
+	require.Contains(t, args, "REVISION")
+}
+
+// dockerLabel matches one key=value of a LABEL instruction.
+var dockerLabel = regexp.MustCompile(`([A-Za-z0-9._-]+)=("(?:[^"\\]|\\.)*"|\S+)`)
+
+// stageArgs and stageLabels return the ARG names and the LABELs of a stage.
+func stageArgs(st stage) map[string]bool {
+	out := map[string]bool{}
+	for _, in := range st.insts {
+		if in.cmd == "ARG" {
+			name, _, _ := strings.Cut(in.args, "=")
+			out[name] = true
+		}
+	}
+	return out
+}
+
+func stageLabels(t *testing.T, st stage) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, in := range st.insts {
+		if in.cmd != "LABEL" {
+			continue
+		}
+		for _, m := range dockerLabel.FindAllStringSubmatch(in.args, -1) {
+			v := m[2]
+			if strings.HasPrefix(v, `"`) {
+				var err error
+				v, err = strconv.Unquote(v)
+				require.NoError(t, err, "LABEL %s", m[1])
+			}
+			out[m[1]] = v
+		}
+	}
+	return out
+}
+
+// goModule returns go.mod's module path.
+func goModule(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(goModPath)
+	require.NoError(t, err)
+	for line := range strings.Lines(string(data)) {
+		if mod, ok := strings.CutPrefix(strings.TrimSpace(line), "module "); ok {
+			return strings.TrimSpace(mod)
+		}
+	}
+	require.FailNow(t, "go.mod has no module directive")
+	return ""
+}
+
+func TestDockerfileOCILabels(t *testing.T) {
+	t.Parallel()
+	stages := parseDockerfile(t, dockerfilePath)
+	final := stages[len(stages)-1]
+	labels := stageLabels(t, final)
+	args := stageArgs(final)
+	const oci = "org.opencontainers.image."
+
+	require.Equal(t, "ledgerd", labels[oci+"title"])
+	require.NotEmpty(t, labels[oci+"description"])
+	require.Equal(t, "https://"+goModule(t), labels[oci+"source"], "source is the repository of go.mod's module")
+
+	// The build-dependent labels come from build args, which the final
+	// stage must declare: an ARG is scoped to its stage, and an undeclared
+	// one expands to "" without a word.
+	for label, arg := range map[string]string{"version": "VERSION", "revision": "REVISION", "created": "CREATED"} {
+		require.Equal(t, "${"+arg+"}", labels[oci+label], "%s%s must be the build arg %s", oci, label, arg)
+		require.True(t, args[arg], "the final stage must declare ARG %s (ARGs do not cross stages)", arg)
+	}
+
+	licenses := labels[oci+"licenses"]
+	require.Regexp(t, `^[A-Za-z0-9.+-]+( (AND|OR|WITH) [A-Za-z0-9.+-]+)*$`, licenses, "licenses must be an SPDX expression")
+	files, err := filepath.Glob(filepath.Join("..", "LICEN[CS]E*"))
+	require.NoError(t, err)
+	if len(files) > 0 {
+		require.NotEqual(t, "NOASSERTION", licenses, "the repository has %s: name its SPDX identifier in the licenses label", files[0])
+	} else {
+		require.Equal(t, "NOASSERTION", licenses, "the repository has no LICENSE file: the label cannot assert a license")
+	}
+}
+
+func TestDockerfileStampsVersionAndRevision(t *testing.T) {
+	t.Parallel()
+	stages := parseDockerfile(t, dockerfilePath)
+	_, st, run := buildStage(t, stages)
+	args := stageArgs(st)
+	for v, arg := range map[string]string{"version": "VERSION", "revision": "REVISION"} {
+		require.Contains(t, run.args, "-X main."+v+"=${"+arg+"}", "`go build` must stamp main.%s from the build arg %s (ledger_build_info)", v, arg)
+		require.True(t, args[arg], "the build stage must declare ARG %s", arg)
+	}
 }

@@ -5,18 +5,25 @@
 //
 //   - prometheus.yml: the Prometheus configuration of the Compose stack
 //     (scrapes ledgerd, RabbitMQ's rabbitmq_prometheus plugin and itself);
-//   - alerts.yml: the alerting rules, each with a runbook section in
-//     docs/operations.md, and alerts_test.yml, their promtool unit tests;
-//   - grafana/: the ledgerd dashboard and the provisioning of it and of the
-//     Prometheus datasource;
+//   - alerts.yml: the alerting rules, each with a runbook_url to its
+//     section of docs/operations.md, and alerts_test.yml, their promtool
+//     unit tests;
+//   - grafana/: the ledgerd dashboard, in Grafana's export format (a
+//     DS_PROMETHEUS input, $datasource and $job variables) so that it
+//     imports into any Grafana, and the provisioning of it and of the
+//     Prometheus datasource in the Compose stack;
 //   - k8s/: Kubernetes manifests (ConfigMap, Secret placeholders,
 //     Deployment, Service, PodDisruptionBudget, migration Job) and their
-//     kustomization.
+//     kustomization, which any cluster accepts; k8s/monitoring/: the
+//     Prometheus Operator's ServiceMonitor, apart because it needs the
+//     Operator's CRDs.
 //
-// The tests check the files statically, since no container engine or
-// cluster is needed to run them: consistency with each other, with go.mod,
-// cmd/ledgerd's settings, the metrics ledgerd exposes, README.md and
-// docs/operations.md. TestExternalCheckers also runs promtool (check
-// config, check rules, test rules, and the dashboard's queries) and
-// docker-compose config, and fails when those tools are not installed.
+// The tests check the files statically, since no container engine, Grafana
+// or cluster is needed to run them: consistency with each other, with
+// go.mod, cmd/ledgerd's settings, the metrics ledgerd exposes, README.md
+// and docs/operations.md; the dashboard's datasource variable is resolved
+// as Grafana resolves it, once provisioned and once imported; no image is
+// :latest. TestExternalCheckers also runs promtool (check config, check
+// rules, test rules, and the dashboard's queries) and docker-compose
+// config, and fails when those tools are not installed.
 package deploy

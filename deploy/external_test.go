@@ -47,7 +47,7 @@ func TestExternalCheckers(t *testing.T) {
 		var rules []map[string]string
 		for _, p := range panels {
 			for _, tg := range p.Targets {
-				expr := strings.NewReplacer("$__rate_interval", "1m", "$__interval", "1m", "$__range", "1h", "$instance", ".*").Replace(tg.Expr)
+				expr := strings.NewReplacer("$__rate_interval", "1m", "$__interval", "1m", "$__range", "1h", "$instance", ".*", "$job", "ledgerd").Replace(tg.Expr)
 				rules = append(rules, map[string]string{"record": "dashboard:query", "expr": expr})
 			}
 		}

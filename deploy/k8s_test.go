@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -277,4 +278,166 @@ func TestK8sConfigMapAndSecretKeysAreSettings(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(k8sDir, "secret.yaml"))
 	require.NoError(t, err)
 	require.Contains(t, strings.ToLower(string(data)), "secret manager", "secret.yaml must tell to use a secret manager")
+}
+
+// kustomization is the part of a kustomization.yaml these tests look at.
+type kustomization struct {
+	Kind      string   `yaml:"kind"`
+	Resources []string `yaml:"resources"`
+	Images    []struct {
+		Name    string `yaml:"name"`
+		NewName string `yaml:"newName"`
+		NewTag  string `yaml:"newTag"`
+		Digest  string `yaml:"digest"`
+	} `yaml:"images"`
+}
+
+func loadKustomization(t *testing.T, dir string) kustomization {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	require.NoError(t, err)
+	var k kustomization
+	require.NoError(t, yaml.Unmarshal(data, &k), "%s/kustomization.yaml must be valid YAML", dir)
+	require.Equal(t, "Kustomization", k.Kind)
+	return k
+}
+
+func TestK8sImagesArePinned(t *testing.T) {
+	t.Parallel()
+	objs := loadK8s(t)
+	version := composeLedgerdVersion(t)
+	for _, kind := range []string{"Deployment", "Job"} {
+		for _, obj := range objs[kind] {
+			_, tmpl := templateOf(t, obj)
+			for _, c := range tmpl.Spec.Containers {
+				tag := imageTag(c.Image)
+				require.True(t, tag != "" && tag != "latest", "%s %s: container %s's image %q must be pinned to a version", kind, obj.Metadata.Name, c.Name, c.Image)
+				require.Equal(t, version, tag, "%s %s: the image version must be docker-compose.yml's (bump both)", kind, obj.Metadata.Name)
+			}
+		}
+	}
+	k := loadKustomization(t, k8sDir)
+	require.NotEmpty(t, k.Images, "kustomization.yaml sets the image (images:)")
+	for _, img := range k.Images {
+		require.True(t, img.Digest != "" || (img.NewTag != "" && img.NewTag != "latest"), "kustomization.yaml: image %s must be pinned to a version tag or a digest", img.Name)
+		if img.Digest == "" {
+			require.Equal(t, version, img.NewTag, "kustomization.yaml's tag must be the version of docker-compose.yml (bump both)")
+		}
+	}
+}
+
+// builtinAPIVersions are the API groups every cluster serves; a resource of
+// any other (a CRD's) would make `kubectl apply -k deploy/k8s` fail on a
+// cluster without that CRD.
+var builtinAPIVersions = []string{"v1", "apps/v1", "batch/v1", "policy/v1"}
+
+func TestK8sBaseNeedsNoCRD(t *testing.T) {
+	t.Parallel()
+	for kind, list := range loadK8s(t) {
+		for _, obj := range list {
+			require.Contains(t, builtinAPIVersions, obj.APIVersion, "%s %s: deploy/k8s must apply to any cluster; put resources of CRDs in an optional kustomization (as deploy/k8s/monitoring)", kind, obj.Metadata.Name)
+		}
+	}
+}
+
+var monitoringDir = filepath.Join(k8sDir, "monitoring")
+
+type serviceMonitorSpec struct {
+	JobLabel          string `yaml:"jobLabel"`
+	NamespaceSelector any    `yaml:"namespaceSelector"`
+	Selector          struct {
+		MatchLabels map[string]string `yaml:"matchLabels"`
+	} `yaml:"selector"`
+	Endpoints []struct {
+		Port       string `yaml:"port"`
+		TargetPort any    `yaml:"targetPort"`
+		Path       string `yaml:"path"`
+		Scheme     string `yaml:"scheme"`
+		Interval   string `yaml:"interval"`
+	} `yaml:"endpoints"`
+}
+
+func TestK8sServiceMonitor(t *testing.T) {
+	t.Parallel()
+	k := loadKustomization(t, monitoringDir)
+	files, err := filepath.Glob(filepath.Join(monitoringDir, "*.yaml"))
+	require.NoError(t, err)
+	for _, f := range files {
+		if base := filepath.Base(f); base != "kustomization.yaml" {
+			require.Contains(t, k.Resources, base, "monitoring/kustomization.yaml must list %s", base)
+		}
+	}
+	var monitors []k8sObject
+	for _, res := range k.Resources {
+		data, err := os.ReadFile(filepath.Join(monitoringDir, res))
+		require.NoError(t, err, "monitoring/kustomization.yaml lists %s", res)
+		var obj k8sObject
+		require.NoError(t, yaml.Unmarshal(data, &obj), "%s must be valid YAML", res)
+		require.Empty(t, obj.Metadata.Namespace, "%s: manifests carry no namespace (it goes where the Service is)", res)
+		if obj.Kind == "ServiceMonitor" {
+			monitors = append(monitors, obj)
+		}
+	}
+	require.Len(t, monitors, 1, "deploy/k8s/monitoring needs one ServiceMonitor")
+	sm := monitors[0]
+	require.Equal(t, "monitoring.coreos.com/v1", sm.APIVersion)
+	var spec serviceMonitorSpec
+	require.NoError(t, sm.Spec.Decode(&spec))
+
+	// It selects the ledgerd Service, in its own namespace.
+	objs := loadK8s(t)
+	svc := objs["Service"][0]
+	require.NotEmpty(t, spec.Selector.MatchLabels)
+	for k, v := range spec.Selector.MatchLabels {
+		require.Equal(t, v, svc.Metadata.Labels[k], "the ServiceMonitor's selector %s=%s must match the Service's labels", k, v)
+	}
+	require.Nil(t, spec.NamespaceSelector, "the ServiceMonitor watches its own namespace: apply it where the Service is")
+
+	// The job label is the Service's name (no jobLabel): the job the alerts
+	// and the dashboard's $job default select.
+	require.Empty(t, spec.JobLabel, "without jobLabel the job is the Service's name")
+	require.Equal(t, defaultScrapeJob, svc.Metadata.Name, "the scrape job (the Service's name) must be the job the alerts select")
+
+	// Each endpoint is a named port of the Service that reaches the
+	// container port serving /metrics (the one the pods' prometheus.io/port
+	// annotation names).
+	var svcSpec struct {
+		Ports []struct {
+			Name       string    `yaml:"name"`
+			TargetPort yaml.Node `yaml:"targetPort"`
+		} `yaml:"ports"`
+	}
+	require.NoError(t, svc.Spec.Decode(&svcSpec))
+	_, tmpl := templateOf(t, objs["Deployment"][0])
+	c := tmpl.Spec.Containers[0]
+	metricsPort := tmpl.Metadata.Annotations["prometheus.io/port"]
+	require.NotEmpty(t, spec.Endpoints)
+	for _, ep := range spec.Endpoints {
+		require.Nil(t, ep.TargetPort, "select the Service's port by name (port:), not targetPort")
+		found := false
+		for _, p := range svcSpec.Ports {
+			if p.Name != "" && p.Name == ep.Port {
+				found = true
+				require.Equal(t, metricsPort, strconv.Itoa(portOf(t, c, p.TargetPort)), "Service port %s must reach the container's metrics port", p.Name)
+			}
+		}
+		require.True(t, found, "the ServiceMonitor's port %q must be a named port of Service %s", ep.Port, svc.Metadata.Name)
+		require.Equal(t, "/metrics", ep.Path)
+		require.Contains(t, []string{"", "http"}, ep.Scheme)
+		require.Equal(t, prometheusScrapeInterval(t), ep.Interval, "scrape as often as deploy/prometheus.yml (the Grafana datasource's timeInterval assumes it)")
+	}
+}
+
+func prometheusScrapeInterval(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(prometheusConfigPath)
+	require.NoError(t, err)
+	var pc struct {
+		Global struct {
+			ScrapeInterval string `yaml:"scrape_interval"`
+		} `yaml:"global"`
+	}
+	require.NoError(t, yaml.Unmarshal(data, &pc))
+	require.NotEmpty(t, pc.Global.ScrapeInterval)
+	return pc.Global.ScrapeInterval
 }

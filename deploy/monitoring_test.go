@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -77,6 +78,7 @@ var ledgerdMetrics = map[string]string{
 	"ledger_checkpoint_latest_timestamp_seconds":     "gauge",
 	"ledger_checkpoint_made_total":                   "counter",
 	"ledger_checkpoint_build_seconds":                "gauge",
+	"ledger_build_info":                              "gauge",
 }
 
 // baseMetric returns the exposed metric a series name belongs to (a
@@ -259,7 +261,10 @@ func TestOperationsDocDescribesEveryMetric(t *testing.T) {
 	}
 }
 
-var configEnvVar = regexp.MustCompile(`(?:env|envInt|envBool|envDur|envDurOrZero|lookupEnv)\("([A-Z][A-Z0-9_]*)"`)
+// configEnvVar finds the environment variables of cmd/ledgerd/config.go:
+// the envvar tags of its settings (kong), or calls of its older env
+// helpers.
+var configEnvVar = regexp.MustCompile(`(?:envvar:|(?:env|envInt|envBool|envDur|envDurOrZero|lookupEnv)\()"([A-Z][A-Z0-9_]*)"`)
 
 // configVariables returns the environment variables cmd/ledgerd/config.go
 // reads.
@@ -322,7 +327,7 @@ func loadAlerts(t *testing.T) []rule {
 
 var promDuration = regexp.MustCompile(`^(0|([0-9]+(ms|[smhdwy]))+)$`)
 
-func TestAlertsHaveSeverityForSummaryAndRunbook(t *testing.T) {
+func TestAlertsHaveSeverityForSummaryAndRunbookURL(t *testing.T) {
 	t.Parallel()
 	anchors := docAnchors(t, operationsDocPath)
 	seen := map[string]bool{}
@@ -336,9 +341,10 @@ func TestAlertsHaveSeverityForSummaryAndRunbook(t *testing.T) {
 		require.Contains(t, []string{"critical", "warning", "info"}, r.Labels["severity"], "%s: labels.severity must be critical, warning or info", r.Alert)
 		require.NotEmpty(t, strings.TrimSpace(r.Annotations["summary"]), "%s: needs annotations.summary", r.Alert)
 
-		runbook := r.Annotations["runbook"]
+		require.NotContains(t, r.Annotations, "runbook", "%s: the annotation is runbook_url (the name Alertmanager templates and Grafana expect)", r.Alert)
+		runbook := r.Annotations["runbook_url"]
 		anchor, ok := strings.CutPrefix(runbook, runbookURLPrefix)
-		require.True(t, ok, "%s: annotations.runbook %q must be %s<anchor>", r.Alert, runbook, runbookURLPrefix)
+		require.True(t, ok, "%s: annotations.runbook_url %q must be %s<anchor>", r.Alert, runbook, runbookURLPrefix)
 		require.Equal(t, strings.ToLower(r.Alert), anchor, "%s: the runbook must be the alert's own section (### %s)", r.Alert, r.Alert)
 		require.True(t, anchors[anchor], "%s: docs/operations.md has no heading with anchor #%s", r.Alert, anchor)
 	}
@@ -450,6 +456,30 @@ func TestPrometheusConfig(t *testing.T) {
 // Grafana
 // ---------------------------------------------------------------------------
 
+// The dashboard is written in Grafana's export format ("Export for sharing
+// externally"), so that it imports into any Grafana, and is also loaded by
+// the file provisioning of the Compose stack. The two paths treat it
+// differently, and the tests below play both as Grafana does:
+//
+//   - Import (UI or POST /api/dashboards/import) asks for each of __inputs
+//     and replaces every "${DS_PROMETHEUS}" string with the chosen
+//     datasource's uid before saving.
+//   - File provisioning substitutes nothing: "${DS_PROMETHEUS}" stays as
+//     it is.
+//
+// So the panels refer to neither the datasource's uid nor the input, but to
+// the datasource variable, "${datasource}". The variable's current value is
+// the input (chosen on import) and its text the provisioned datasource's
+// name; Grafana resolves a datasource variable by value (the uid), then by
+// text (the name), then takes the first datasource of the type.
+
+const (
+	datasourceVar    = "${datasource}" // how every panel and target names its datasource
+	datasourceInput  = "DS_PROMETHEUS"
+	jobMatcher       = `job=~"$job"`
+	defaultScrapeJob = "ledgerd" // the job of deploy/prometheus.yml, of the ServiceMonitor and of the alerts
+)
+
 type dashboardPanel struct {
 	ID          int              `json:"id"`
 	Type        string           `json:"type"`
@@ -479,30 +509,79 @@ type dashTarget struct {
 	Datasource *datasourceRef `json:"datasource"`
 }
 
+// variableCurrent is a variable's saved selection: a string, or a list of
+// strings for a multi-value variable.
+type variableCurrent struct {
+	Text  any `json:"text"`
+	Value any `json:"value"`
+}
+
+type dashVariable struct {
+	Name       string           `json:"name"`
+	Type       string           `json:"type"`
+	Query      any              `json:"query"` // a string (datasource: the plugin id) or an object (query)
+	Datasource *datasourceRef   `json:"datasource"`
+	Definition string           `json:"definition"`
+	Multi      bool             `json:"multi"`
+	IncludeAll bool             `json:"includeAll"`
+	AllValue   string           `json:"allValue"`
+	Regex      string           `json:"regex"`
+	Current    *variableCurrent `json:"current"`
+}
+
+type dashboardInput struct {
+	Name     string `json:"name"`
+	Label    string `json:"label"`
+	Type     string `json:"type"`
+	PluginID string `json:"pluginId"`
+}
+
+type dashboardRequirement struct {
+	Type    string `json:"type"`
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
 type dashboard struct {
-	UID        string           `json:"uid"`
-	Title      string           `json:"title"`
-	Panels     []dashboardPanel `json:"panels"`
+	Inputs     []dashboardInput       `json:"__inputs"`
+	Requires   []dashboardRequirement `json:"__requires"`
+	UID        string                 `json:"uid"`
+	Title      string                 `json:"title"`
+	Panels     []dashboardPanel       `json:"panels"`
 	Templating struct {
-		List []struct {
-			Name       string         `json:"name"`
-			Datasource *datasourceRef `json:"datasource"`
-			Definition string         `json:"definition"`
-		} `json:"list"`
+		List []dashVariable `json:"list"`
 	} `json:"templating"`
 }
 
-func loadDashboard(t *testing.T) (dashboard, []dashboardPanel) {
+// variable returns the dashboard's variable of that name.
+func (d dashboard) variable(t *testing.T, name string) dashVariable {
+	t.Helper()
+	for _, v := range d.Templating.List {
+		if v.Name == name {
+			return v
+		}
+	}
+	require.FailNow(t, "the dashboard has no variable $"+name)
+	return dashVariable{}
+}
+
+func readDashboard(t *testing.T) []byte {
 	t.Helper()
 	data, err := os.ReadFile(dashboardPath)
 	require.NoError(t, err)
-	require.NotContains(t, string(data), "${DS_", "the dashboard must refer to the provisioned datasource by uid, not an import-time ${DS_...} input")
-	require.NotContains(t, string(data), "__inputs")
+	return data
+}
+
+// parseDashboard decodes a dashboard and returns it with all its panels,
+// those of collapsed rows included.
+func parseDashboard(t *testing.T, data []byte) (dashboard, []dashboardPanel) {
+	t.Helper()
 	var d dashboard
 	require.NoError(t, json.Unmarshal(data, &d), "the dashboard must be valid JSON")
 	var raw map[string]any
 	require.NoError(t, json.Unmarshal(data, &raw))
-	require.NotContains(t, raw, "id", "a provisioned dashboard carries a uid, not a database id")
+	require.NotContains(t, raw, "id", "a provisioned or imported dashboard carries a uid, not a database id")
 	require.NotEmpty(t, d.UID)
 	require.NotEmpty(t, d.Title)
 	var all []dashboardPanel
@@ -517,18 +596,29 @@ func loadDashboard(t *testing.T) (dashboard, []dashboardPanel) {
 	return d, all
 }
 
-func provisionedDatasourceUID(t *testing.T) string {
+// loadDashboard returns the dashboard as file provisioning loads it: as it
+// is on disk.
+func loadDashboard(t *testing.T) (dashboard, []dashboardPanel) {
+	t.Helper()
+	return parseDashboard(t, readDashboard(t))
+}
+
+// provisionedDatasource is the datasource the Compose stack provisions.
+type provisionedDatasource struct {
+	Name      string `yaml:"name"`
+	UID       string `yaml:"uid"`
+	Type      string `yaml:"type"`
+	URL       string `yaml:"url"`
+	IsDefault bool   `yaml:"isDefault"`
+}
+
+func loadProvisionedDatasource(t *testing.T) provisionedDatasource {
 	t.Helper()
 	data, err := os.ReadFile(datasourceProvPath)
 	require.NoError(t, err)
 	var prov struct {
-		APIVersion  int `yaml:"apiVersion"`
-		Datasources []struct {
-			Name string `yaml:"name"`
-			UID  string `yaml:"uid"`
-			Type string `yaml:"type"`
-			URL  string `yaml:"url"`
-		} `yaml:"datasources"`
+		APIVersion  int                     `yaml:"apiVersion"`
+		Datasources []provisionedDatasource `yaml:"datasources"`
 	}
 	require.NoError(t, yaml.Unmarshal(data, &prov))
 	require.Equal(t, 1, prov.APIVersion)
@@ -536,35 +626,299 @@ func provisionedDatasourceUID(t *testing.T) string {
 	ds := prov.Datasources[0]
 	require.Equal(t, "prometheus", ds.Type)
 	require.Equal(t, "http://prometheus:9090", ds.URL, "the datasource must reach the Compose prometheus service")
-	require.NotEmpty(t, ds.UID, "the datasource needs a fixed uid for the dashboard to refer to")
-	return ds.UID
+	require.NotEmpty(t, ds.UID, "the datasource needs a fixed uid")
+	require.NotEmpty(t, ds.Name)
+	return ds
 }
 
-func TestDashboardUsesTheProvisionedDatasource(t *testing.T) {
-	t.Parallel()
-	uid := provisionedDatasourceUID(t)
-	d, panels := loadDashboard(t)
-	check := func(where string, ref *datasourceRef) {
-		require.NotNil(t, ref, "%s has no datasource", where)
-		require.Equal(t, "prometheus", ref.Type, where)
-		require.Equal(t, uid, ref.UID, "%s must use the provisioned datasource uid", where)
+// grafanaDatasource is a datasource of a Grafana instance, as a datasource
+// variable lists it: the name as the option's text, the uid as its value.
+type grafanaDatasource struct{ name, uid string }
+
+// resolveDatasourceVariable picks the datasource a single-value datasource
+// variable selects among the datasources of its plugin type, as Grafana's
+// dashboards do (MultiValueVariable in grafana/scenes): the option whose
+// value is the current value, else the one whose text is the current text,
+// else the first. byFallback reports the last case, a choice the dashboard
+// did not make.
+func resolveDatasourceVariable(t *testing.T, v dashVariable, options []grafanaDatasource) (uid string, byFallback bool) {
+	t.Helper()
+	require.NotEmpty(t, options)
+	require.NotNil(t, v.Current, "variable $%s has no current value", v.Name)
+	value, ok := v.Current.Value.(string)
+	require.True(t, ok, "variable $%s: current.value must be a string (single value)", v.Name)
+	text, ok := v.Current.Text.(string)
+	require.True(t, ok, "variable $%s: current.text must be a string (single value)", v.Name)
+	for _, o := range options {
+		if o.uid == value {
+			return o.uid, false
+		}
 	}
+	for _, o := range options {
+		if o.name == text {
+			return o.uid, false
+		}
+	}
+	return options[0].uid, true
+}
+
+// importDashboard does what Grafana's import does to the file: every
+// "${INPUT}" string of __inputs replaced by the chosen value (Grafana's
+// DashTemplateEvaluator), __inputs dropped. Like Grafana's import, it
+// refuses a dashboard whose input has no value.
+func importDashboard(data []byte, values map[string]string) ([]byte, error) {
+	var raw map[string]any
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, err
+	}
+	inputs, _ := raw["__inputs"].([]any)
+	replace := map[string]string{}
+	for _, in := range inputs {
+		obj, _ := in.(map[string]any)
+		name, _ := obj["name"].(string)
+		v, ok := values[name]
+		if !ok {
+			return nil, fmt.Errorf("dashboard input variable: %s missing from import command", name)
+		}
+		replace["${"+name+"}"] = v
+	}
+	delete(raw, "__inputs")
+	var eval func(any) any
+	eval = func(v any) any {
+		switch v := v.(type) {
+		case string:
+			return grafanaInputRef.ReplaceAllStringFunc(v, func(m string) string {
+				if r, ok := replace[m]; ok {
+					return r
+				}
+				return m
+			})
+		case []any:
+			for i := range v {
+				v[i] = eval(v[i])
+			}
+		case map[string]any:
+			for k := range v {
+				v[k] = eval(v[k])
+			}
+		}
+		return v
+	}
+	return json.Marshal(eval(raw))
+}
+
+var grafanaInputRef = regexp.MustCompile(`\$\{.+?\}`)
+
+// requireVariableDatasource fails unless ref is the datasource variable.
+func requireVariableDatasource(t *testing.T, where string, ref *datasourceRef) {
+	t.Helper()
+	require.NotNil(t, ref, "%s has no datasource", where)
+	require.Equal(t, "prometheus", ref.Type, where)
+	require.Equal(t, datasourceVar, ref.UID, "%s must use the datasource variable %s, not a fixed uid or an import input", where, datasourceVar)
+}
+
+func TestDashboardImportFormat(t *testing.T) {
+	t.Parallel()
+	data := readDashboard(t)
+	d, panels := parseDashboard(t, data)
+
+	// __inputs: one Prometheus datasource input.
+	require.Equal(t, []dashboardInput{{Name: datasourceInput, Label: "Prometheus", Type: "datasource", PluginID: "prometheus"}}, d.Inputs,
+		"__inputs must declare the Prometheus datasource input %s", datasourceInput)
+	var raw map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(data, &raw))
+	require.Contains(t, raw, "__elements", "Grafana's export format has __elements (the library panels; none here)")
+	// Every ${...} that is no Grafana variable is a declared input, and the
+	// input is used (else the import would ask for a datasource it ignores).
+	refs := map[string]int{}
+	for _, m := range grafanaInputRef.FindAllString(string(data), -1) {
+		refs[m]++
+	}
+	for ref := range refs {
+		name := strings.TrimSuffix(strings.TrimPrefix(ref, "${"), "}")
+		if strings.HasPrefix(name, "DS_") {
+			require.Equal(t, datasourceInput, name, "the dashboard refers to an undeclared input %s", ref)
+		}
+	}
+	require.Equal(t, 1, refs["${"+datasourceInput+"}"], "the input must be used once: as the datasource variable's current value")
+
+	// __requires: Grafana (the version the Compose stack runs), the
+	// Prometheus datasource and exactly the panel types used.
+	cf := loadCompose(t)
+	_, grafanaVersion, _ := strings.Cut(cf.Services["grafana"].Image, ":")
+	used := map[string]bool{}
+	for _, p := range panels {
+		if p.Type != "row" {
+			used[p.Type] = true
+		}
+	}
+	required := map[string]bool{}
+	var grafanaReq, prometheusReq bool
+	for _, r := range d.Requires {
+		require.NotEmpty(t, r.Name, "__requires entry %s has no name", r.ID)
+		switch r.Type {
+		case "grafana":
+			grafanaReq = true
+			require.Equal(t, "grafana", r.ID)
+			require.Equal(t, grafanaVersion, r.Version, "__requires names the Grafana version of docker-compose.yml")
+		case "datasource":
+			prometheusReq = true
+			require.Equal(t, "prometheus", r.ID)
+		case "panel":
+			required[r.ID] = true
+		default:
+			require.Failf(t, "bad __requires entry", "type %q", r.Type)
+		}
+	}
+	require.True(t, grafanaReq, "__requires must name Grafana")
+	require.True(t, prometheusReq, "__requires must name the Prometheus datasource")
+	require.Equal(t, used, required, "__requires must list exactly the panel types the dashboard uses")
+}
+
+func TestDashboardUsesTheDatasourceVariable(t *testing.T) {
+	t.Parallel()
+	d, panels := loadDashboard(t)
+	v := d.variable(t, "datasource")
+	require.Equal(t, "datasource", v.Type, "$datasource must be a datasource variable")
+	require.Equal(t, "prometheus", v.Query, "$datasource must list the prometheus datasources")
+	require.False(t, v.Multi, "$datasource selects one datasource")
+	require.False(t, v.IncludeAll)
+	require.Empty(t, v.Regex, "$datasource must not filter datasources by name: an existing Grafana names them its own way")
+
 	for _, p := range panels {
 		if len(p.Targets) == 0 {
+			require.True(t, p.Datasource == nil || p.Datasource.Type != "prometheus", "panel %q without queries names a datasource", p.Title)
 			continue
 		}
-		check("panel "+p.Title, p.Datasource)
+		requireVariableDatasource(t, "panel "+p.Title, p.Datasource)
 		for _, tg := range p.Targets {
-			if tg.Datasource != nil {
-				check("a target of panel "+p.Title, tg.Datasource)
+			requireVariableDatasource(t, "a target of panel "+p.Title, tg.Datasource)
+		}
+	}
+	for _, qv := range d.Templating.List {
+		if qv.Type == "query" {
+			requireVariableDatasource(t, "variable $"+qv.Name, qv.Datasource)
+		}
+	}
+	// No fixed uid of any Prometheus left anywhere in the file.
+	require.NotContains(t, string(readDashboard(t)), loadProvisionedDatasource(t).UID,
+		"the dashboard must not name the provisioned datasource's uid: an existing Grafana has another")
+}
+
+// TestDashboardDatasourceResolves plays Grafana's resolution of $datasource
+// on both paths: provisioned in the Compose stack, and imported into an
+// existing Grafana with datasources of its own.
+func TestDashboardDatasourceResolves(t *testing.T) {
+	t.Parallel()
+	prov := loadProvisionedDatasource(t)
+	data := readDashboard(t)
+
+	t.Run("provisioned", func(t *testing.T) {
+		t.Parallel()
+		// File provisioning substitutes no input. The stack's Grafana has
+		// the provisioned datasource, and the test adds a second one
+		// listed before it, so that the first-option fallback would pick
+		// the wrong one.
+		d, _ := parseDashboard(t, data)
+		options := []grafanaDatasource{{name: "Another Prometheus", uid: "another"}, {name: prov.Name, uid: prov.UID}}
+		uid, fallback := resolveDatasourceVariable(t, d.variable(t, "datasource"), options)
+		require.False(t, fallback, "$datasource must select the provisioned datasource itself (current.text %q = its name, or current.value = its uid), not fall back to the first one", prov.Name)
+		require.Equal(t, prov.UID, uid, "$datasource must resolve to the provisioned datasource")
+	})
+
+	t.Run("imported", func(t *testing.T) {
+		t.Parallel()
+		// An existing Grafana with datasources named its own way; the user
+		// picks the second for DS_PROMETHEUS in the import dialog.
+		options := []grafanaDatasource{{name: "Mimir", uid: "mimir-0001"}, {name: "Thanos", uid: "thanos-0002"}}
+		imported, err := importDashboard(data, map[string]string{datasourceInput: "thanos-0002"})
+		require.NoError(t, err)
+		require.NotContains(t, string(imported), "${DS_", "the import substitutes every input")
+		d, panels := parseDashboard(t, imported)
+		uid, fallback := resolveDatasourceVariable(t, d.variable(t, "datasource"), options)
+		require.False(t, fallback)
+		require.Equal(t, "thanos-0002", uid, "$datasource must resolve to the datasource chosen at import")
+		for _, p := range panels {
+			if len(p.Targets) > 0 {
+				requireVariableDatasource(t, "imported panel "+p.Title, p.Datasource)
+			}
+		}
+	})
+
+	t.Run("imported without a datasource", func(t *testing.T) {
+		t.Parallel()
+		// Grafana's import refuses a dashboard whose input has no value:
+		// the dashboard declares what it needs.
+		_, err := importDashboard(data, map[string]string{})
+		require.ErrorContains(t, err, datasourceInput)
+	})
+}
+
+// selectorMatchers returns, for every selector of metric name in expr, its
+// label matchers ("" when it has none).
+func selectorMatchers(expr, name string) []string {
+	isNameChar := func(c byte) bool {
+		return c == '_' || c == ':' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+	}
+	var out []string
+	for i := 0; ; {
+		j := strings.Index(expr[i:], name)
+		if j < 0 {
+			return out
+		}
+		start, end := i+j, i+j+len(name)
+		i = end
+		if (start > 0 && isNameChar(expr[start-1])) || (end < len(expr) && isNameChar(expr[end])) {
+			continue // part of a longer name
+		}
+		rest := strings.TrimLeft(expr[end:], " \t\n")
+		matchers := ""
+		if strings.HasPrefix(rest, "{") {
+			if k := strings.IndexByte(rest, '}'); k >= 0 {
+				matchers = rest[:k+1]
+			}
+		}
+		out = append(out, matchers)
+	}
+}
+
+func TestDashboardJobVariable(t *testing.T) {
+	t.Parallel()
+	d, panels := loadDashboard(t)
+	job := d.variable(t, "job")
+	require.Equal(t, "query", job.Type, "$job must be a query variable")
+	require.Regexp(t, `^label_values\([a-z_]+(\{[^}]*\})?,\s*job\)$`, job.Definition, "$job lists the job label's values")
+	require.Empty(t, job.AllValue, "$job's All must mean the jobs it lists, not every job of the Prometheus")
+	require.NotNil(t, job.Current)
+	require.Contains(t, fmt.Sprint(job.Current.Value), defaultScrapeJob, "$job defaults to %q, the job of deploy/prometheus.yml and the ServiceMonitor", defaultScrapeJob)
+
+	inst := d.variable(t, "instance")
+	require.Contains(t, inst.Definition, jobMatcher, "$instance must list the instances of the selected job(s) only")
+	require.Equal(t, []string{"datasource", "job", "instance"}, func() []string {
+		var names []string
+		for _, v := range d.Templating.List {
+			names = append(names, v.Name)
+		}
+		return names
+	}(), "variables in dependency order: $job's query uses $datasource, $instance's uses $job")
+
+	for _, p := range panels {
+		for _, tg := range p.Targets {
+			require.NotRegexp(t, `job\s*=\s*"`, tg.Expr, "panel %q: a fixed job label (%s); use %s", p.Title, tg.Expr, jobMatcher)
+			for _, name := range metricNames(tg.Expr) {
+				for _, m := range selectorMatchers(tg.Expr, name) {
+					require.Contains(t, m, jobMatcher, "panel %q: %s must select %s (expression %q)", p.Title, name, jobMatcher, tg.Expr)
+				}
 			}
 		}
 	}
-	for _, v := range d.Templating.List {
-		if v.Datasource != nil {
-			check("variable "+v.Name, v.Datasource)
-		}
-	}
+}
+
+func TestSelectorMatchers(t *testing.T) {
+	t.Parallel()
+	expr := `sum(rate(ledger_http_requests_total{job=~"$job", status=~"5.."}[1m])) / sum(rate(ledger_http_requests_total[1m])) + ledger_http_requests_total_x`
+	require.Equal(t, []string{`{job=~"$job", status=~"5.."}`, ""}, selectorMatchers(expr, "ledger_http_requests_total"))
+	require.Equal(t, []string{""}, selectorMatchers("up", "up"))
 }
 
 var labelValuesLastArg = regexp.MustCompile(`,\s*[A-Za-z_][A-Za-z0-9_]*\s*\)\s*$`)
@@ -616,6 +970,7 @@ func TestDashboardPanels(t *testing.T) {
 		"ledger_db_pool_acquired_connections", "ledger_db_pool_idle_connections", "ledger_db_pool_max_connections",
 		"ledger_db_pool_empty_acquires_total",
 		"ledger_audit_violations", "ledger_audit_last_clean_pass_timestamp_seconds",
+		"ledger_build_info",
 	} {
 		require.True(t, used[m], "the dashboard has no panel showing %s", m)
 	}

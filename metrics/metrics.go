@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -237,6 +239,54 @@ func (m *Metrics) RegisterCheckpoints(latest func() (time.Time, error)) {
 			}
 			return last
 		}))
+}
+
+// RegisterBuildInfo adds ledger_build_info{version, goversion, revision},
+// a gauge of 1 whose labels say which build runs: join it on instance to
+// see which version each replica runs during a rollout. goversion is
+// runtime.Version(). An empty version or revision is taken from the
+// binary's build information (the module version of `go install`, the
+// vcs.revision of a build inside a Git checkout, with "-modified" when the
+// tree had changes); "unknown" when it has none (a Docker build does not
+// see .git: pass the revision in). Call it once: a second call panics, as
+// every duplicate registration does.
+func (m *Metrics) RegisterBuildInfo(version, revision string) {
+	bi, _ := debug.ReadBuildInfo()
+	version, revision = buildLabels(version, revision, bi)
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: namespace, Name: "build_info",
+		Help:        "Always 1; the labels name the running build: version, Go version and VCS revision.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version(), "revision": revision}})
+	g.Set(1)
+	m.registry.MustRegister(g)
+}
+
+// buildLabels fills an empty version or revision from bi (which may be
+// nil), or with "unknown".
+func buildLabels(version, revision string, bi *debug.BuildInfo) (string, string) {
+	if version == "" && bi != nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		version = bi.Main.Version
+	}
+	if revision == "" && bi != nil {
+		modified := false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				revision = s.Value
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if revision != "" && modified {
+			revision += "-modified"
+		}
+	}
+	if version == "" {
+		version = "unknown"
+	}
+	if revision == "" {
+		revision = "unknown"
+	}
+	return version, revision
 }
 
 // RelayState is what the relay gauges read at scrape time.

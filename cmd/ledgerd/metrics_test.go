@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -186,6 +187,7 @@ func TestMetrics(t *testing.T) {
 		"ledger_audit_violations":                        nil,
 		"ledger_audit_last_clean_pass_timestamp_seconds": nil,
 		"ledger_audit_passes_total":                      nil,
+		"ledger_build_info":                              {"version": version, "goversion": runtime.Version(), "revision": "unknown"},
 		"ledger_checkpoint_latest_timestamp_seconds":     nil,
 		"ledger_checkpoint_made_total":                   nil,
 		"ledger_checkpoint_build_seconds":                nil,

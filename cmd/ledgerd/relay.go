@@ -38,6 +38,7 @@ func (c *relayCmd) Run(ctx context.Context, s streams) error {
 	slog.SetDefault(logger)
 	logger.Info("relay starting", "database", redactURL(c.DatabaseURL), "exchange", c.Exchange, "queue", c.RelayQueue)
 	m := metrics.New()
+	m.RegisterBuildInfo(version, revision)
 	rc := relayConfig(c.DatabaseURL, c.amqpSettings, logger)
 	rc.OnPublished, rc.OnPublishFailure = m.EventPublished, m.PublishFailure
 	relay := outbox.NewRelay(rc)

@@ -17,6 +17,11 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// revision is the VCS revision, set at build time with -ldflags
+// "-X main.revision=..." (the Dockerfile does: its build context has no
+// .git); empty: read from the build info.
+var revision string
+
 // errUsage marks a command-line mistake (exit status 2).
 var errUsage = errors.New("usage")
 

@@ -59,6 +59,7 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 	}()
 
 	m := metrics.New()
+	m.RegisterBuildInfo(version, revision)
 	m.RegisterPool(pool)
 
 	var relay *outbox.Relay
