@@ -12,8 +12,15 @@
 //     transactions reversed at most once and in whole, projections and hash
 //     chains verify, and every entry's event arrives in order;
 //   - one test per fault (terminated database sessions, a PostgreSQL
-//     restart, a RabbitMQ outage, killed processes, clients that give up),
-//     each against two ledgerd processes and their two relays.
+//     restart, a RabbitMQ outage, killed processes, clients that give up,
+//     the primary crashing and its synchronous standby promoted), each
+//     against two ledgerd processes and their two relays.
+//
+// The failover test runs on a throwaway primary and synchronous standby of
+// their own (dbtest.NewCluster, scripts/pg-cluster.sh), the processes given
+// the multi-host DATABASE_URL; it checks the history on the promoted
+// standby, runs `ledgerd verify` there, and fails unless fresh writes are
+// answered again within 10 s of the crash, with no restart of ledgerd.
 //
 // The tests restart the machine's shared PostgreSQL and RabbitMQ, so they
 // run alone, one at a time, behind the build tag "faults":

@@ -7,12 +7,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -37,7 +40,17 @@ type env struct {
 	procs    []*Process
 	consumer *outboxtest.Consumer
 	workload *Workload
+	// cluster, when set, holds the database (named clusterDB) instead of
+	// the machine's main PostgreSQL: url is its multi-host URL.
+	cluster *dbtest.Cluster
+	// figures are the scenario's own figures, recorded beside the others;
+	// a fault may set figuresFunc to compute them from the history.
+	figures     map[string]any
+	figuresFunc func(ops []*Op)
 }
+
+// clusterDB is the database a scenario on a dbtest.Cluster runs on.
+const clusterDB = "ledger"
 
 // alive returns the URLs of the processes that answer.
 func (e *env) alive() []string {
@@ -62,17 +75,32 @@ func (e *env) waitProgress(n int64) {
 // everything back, checks the history against the ledger, and records the
 // figures in testdata/results.json.
 func scenario(t *testing.T, name string, cancelRate float64, fault func(e *env)) {
+	scenarioOn(t, name, cancelRate, nil, fault)
+}
+
+// scenarioOn is scenario on cluster (its primary through the multi-host
+// URL, with target_session_attrs=read-write), or on a fresh database of
+// the main PostgreSQL when cluster is nil. On a cluster, the check runs on
+// the primary of the end (the promoted standby after a failover), with
+// `ledgerd verify` too.
+func scenarioOn(t *testing.T, name string, cancelRate float64, cluster *dbtest.Cluster, fault func(e *env)) {
 	ensureServices(t)
 	t.Cleanup(func() { ensureServices(t) })
 	ctx := context.Background()
 
-	url := dbtest.NewURL(t)
+	var url string
+	if cluster != nil {
+		cluster.CreateDatabase(t, clusterDB)
+		url = cluster.MultiHostURL(clusterDB)
+	} else {
+		url = dbtest.NewURL(t)
+	}
 	pool, err := pgxpool.New(ctx, url)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	l := ledger.New(pool, ledger.Options{TxTimeout: time.Minute})
 	exchange := outboxtest.UniqueName("faults.ledger.events")
-	e := &env{t: t, url: url, pool: pool, consumer: outboxtest.NewConsumer(t, exchange)}
+	e := &env{t: t, url: url, pool: pool, consumer: outboxtest.NewConsumer(t, exchange), cluster: cluster, figures: map[string]any{}}
 	for id := int64(1); id <= users; id++ {
 		_, err := l.CreateUser(ctx, ledger.NewUser{ID: id, Balance: money.Cents(openingCents)})
 		require.NoError(t, err)
@@ -99,8 +127,8 @@ func scenario(t *testing.T, name string, cancelRate float64, fault func(e *env))
 	go func() { done <- e.workload.Run(ctx, opsPerRun) }()
 	var faultDone atomic.Bool
 	go func() {
+		defer faultDone.Store(true) // also when the fault fails its test
 		fault(e)
-		faultDone.Store(true)
 	}()
 	ops := <-done
 	for !faultDone.Load() {
@@ -114,6 +142,15 @@ func scenario(t *testing.T, name string, cancelRate float64, fault func(e *env))
 	ensureServices(t)
 	loadTime := time.Since(start)
 
+	if e.figuresFunc != nil {
+		e.figuresFunc(ops)
+	}
+	if cluster != nil {
+		// The pool's connections may be to a primary that is gone: check
+		// on a fresh pool of the primary of the end, and with the binary.
+		pool, l = e.freshPool(cluster.Primary().URL(clusterDB))
+		e.verifyWithBinary()
+	}
 	r := Check(ctx, pool, l, ops, users*openingCents, e.consumer)
 	t.Logf("%s: %d ops (%d definite, %d without a definite answer), %d attempts, %d entries, %d events (%d duplicates), in %s; batches: %s; reversals: %s; anomalies: %d",
 		name, r.Ops, r.Definite, r.Indefinite, r.Attempts, r.Entries, r.Events, r.Duplicates, loadTime.Round(time.Second),
@@ -121,11 +158,32 @@ func scenario(t *testing.T, name string, cancelRate float64, fault func(e *env))
 	for _, a := range r.Anomalies {
 		t.Error(a)
 	}
-	record(t, name, r, loadTime)
+	record(t, name, r, loadTime, e.figures)
+}
+
+// freshPool opens a pool and a ledger on url, closed when the test ends.
+func (e *env) freshPool(url string) (*pgxpool.Pool, *ledger.Ledger) {
+	pool, err := pgxpool.New(context.Background(), url)
+	require.NoError(e.t, err)
+	e.t.Cleanup(pool.Close)
+	return pool, ledger.New(pool, ledger.Options{TxTimeout: time.Minute})
+}
+
+// verifyWithBinary runs `ledgerd verify` on the scenario's database URL: it
+// must exit 0.
+func (e *env) verifyWithBinary() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ledgerdBinary(e.t), "verify")
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+e.url, "LOG_LEVEL=warn")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		e.t.Errorf("ledgerd verify: %v: %s", err, tail(string(out), 4000))
+	}
 }
 
 // record keeps the scenario's figures for docs/reliability.md.
-func record(t *testing.T, name string, r Report, d time.Duration) {
+func record(t *testing.T, name string, r Report, d time.Duration, figures map[string]any) {
 	path := filepath.Join("testdata", "results.json")
 	results := map[string]any{}
 	if b, err := os.ReadFile(path); err == nil {
@@ -138,6 +196,9 @@ func record(t *testing.T, name string, r Report, d time.Duration) {
 		"batches":   map[string]any{"committed": batches.Committed, "refused": batches.Refused, "undecided": batches.Undecided},
 		"reversals": map[string]any{"committed": reversals.Committed, "refused": reversals.Refused, "undecided": reversals.Undecided},
 		"anomalies": len(r.Anomalies), "seconds": d.Seconds(), "at": time.Now().UTC().Format(time.RFC3339),
+	}
+	for k, v := range figures {
+		results[name].(map[string]any)[k] = v
 	}
 	b, _ := json.MarshalIndent(results, "", "  ")
 	_ = os.MkdirAll("testdata", 0o755)
@@ -212,4 +273,87 @@ func TestKillProcesses(t *testing.T) {
 // random point, then retry with the same key.
 func TestClientsAbandon(t *testing.T) {
 	scenario(t, "clients_abandon", 0.2, func(e *env) {})
+}
+
+// TestPrimaryFailover runs on a primary with a synchronous standby: the
+// primary is stopped with immediate (a crash) mid-load and the standby
+// promoted. Nothing answered 200/201 may be lost (the sync standby had it),
+// and writes must succeed again within 10 s of the crash with no restart of
+// ledgerd: its pool finds the new primary through the multi-host URL.
+func TestPrimaryFailover(t *testing.T) {
+	c := dbtest.NewCluster(t, dbtest.ClusterOptions{Standbys: 1, Synchronous: true})
+	scenarioOn(t, "primary_failover", 0, c, func(e *env) {
+		e.waitProgress(800)
+		c.Stop(e.t, c.Primary(), "immediate")
+		crashed := time.Now() // the old primary is gone from here on
+		c.Promote(e.t, c.Standby(0))
+		promoted := time.Since(crashed)
+		leader := e.waitLeaderLocks(c.Primary().URL(clusterDB), 15*time.Second)
+		if leader < 0 {
+			e.t.Errorf("the relay's and sequencer's leader locks not held on the new primary 15 s after the promotion")
+		}
+		e.figures["leader_locks_after_seconds"] = leader.Seconds()
+		e.figuresFunc = func(ops []*Op) {
+			back, retried, extra := failoverFigures(ops, crashed)
+			e.t.Logf("failover: standby promoted %s after the crash; writes back after %s; the relay's and sequencer's leader locks on the new primary %s after the promotion; %d operations retried (%d extra attempts)",
+				promoted.Round(time.Millisecond), back.Round(time.Millisecond), leader.Round(time.Millisecond), retried, extra)
+			e.figures["promoted_after_seconds"] = promoted.Seconds()
+			e.figures["writes_back_after_seconds"] = back.Seconds()
+			e.figures["ops_retried"] = retried
+			e.figures["extra_attempts"] = extra
+			if back <= 0 || back >= 10*time.Second {
+				e.t.Errorf("writes came back %s after the crash, want within 10 s (0: never)", back)
+			}
+		}
+	})
+}
+
+// The advisory locks of the relay's and the sequencer's leaders (their
+// keys are outbox's relayLockKey and sequencerLockKey).
+const (
+	relayLockKey     int64 = 0x6c65646765726452 // "ledgerdR"
+	sequencerLockKey int64 = 0x6c65646765726453 // "ledgerdS"
+)
+
+// waitLeaderLocks waits until the relay's and the sequencer's leader locks
+// are held on the database at url (the new primary) and returns how long
+// that took, or -1 after timeout.
+func (e *env) waitLeaderLocks(url string, timeout time.Duration) time.Duration {
+	start := time.Now()
+	for time.Since(start) < timeout {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		var held int
+		conn, err := pgx.Connect(ctx, url)
+		if err == nil {
+			err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+  AND objsubid = 1 AND (classid::bigint << 32 | objid::bigint) = ANY($1)`, []int64{relayLockKey, sequencerLockKey}).Scan(&held)
+			_ = conn.Close(ctx)
+		}
+		cancel()
+		if err == nil && held == 2 {
+			return time.Since(start)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return -1
+}
+
+// failoverFigures returns how long after crashed the first write sent after
+// it was answered 200/201, not replayed (0 when none was), how many operations needed
+// more than one attempt, and the attempts beyond the first.
+func failoverFigures(ops []*Op, crashed time.Time) (back time.Duration, retried, extra int) {
+	for _, op := range ops {
+		if op.Attempts > 1 {
+			retried++
+			extra += op.Attempts - 1
+		}
+		fresh := (op.Status == http.StatusOK || op.Status == http.StatusCreated) && !op.Replayed
+		if op.Kind == OpRead || !fresh || op.Sent.Before(crashed) {
+			continue
+		}
+		if d := op.Answered.Sub(crashed); back == 0 || d < back {
+			back = d
+		}
+	}
+	return back, retried, extra
 }

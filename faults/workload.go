@@ -70,6 +70,9 @@ type Op struct {
 	// TxID is data.id of a 201 answer to a transfer, a batch or a
 	// reversal: the transaction id of its entries.
 	TxID string
+	// Sent and Answered are when the attempt that got the definitive
+	// answer was sent and answered.
+	Sent, Answered time.Time
 }
 
 // placedHold is a hold the workload placed, for later captures and voids.
@@ -302,6 +305,7 @@ func (w *Workload) execute(ctx context.Context, rng *mrand.Rand, op *Op) {
 		}
 		target := targets[rng.IntN(len(targets))]
 		actx, cancel := context.WithCancel(ctx)
+		sent := time.Now()
 		if w.CancelRate > 0 && rng.Float64() < w.CancelRate {
 			d := time.Duration(rng.Int64N(int64(20 * time.Millisecond)))
 			time.AfterFunc(d, cancel)
@@ -316,6 +320,7 @@ func (w *Workload) execute(ctx context.Context, rng *mrand.Rand, op *Op) {
 		case err != nil, status >= 500, status == http.StatusTooManyRequests:
 		default:
 			op.Status, op.ErrType, op.Replayed = status, errType, replayed
+			op.Sent, op.Answered = sent, time.Now()
 			if status == http.StatusCreated {
 				w.created(op, id)
 			}
