@@ -19,6 +19,37 @@ type readyData struct {
 	Status   string `json:"status"`
 	Database string `json:"database"`
 	Relay    any    `json:"relay"`
+	// Replica is the read replica's state, absent without one.
+	Replica *replicaData `json:"replica,omitempty"`
+}
+
+// replicaData is the read replica's state in /readyz. A replica that is
+// down or lagging does not make the server unready: reads go to the
+// primary meanwhile.
+type replicaData struct {
+	// InUse is whether reads go to the replica now.
+	InUse bool `json:"inUse"`
+	// Reason says why not: starting, down, primary unreachable, lagging
+	// or no replayed transaction.
+	Reason string `json:"reason,omitempty"`
+	// LagSeconds is how far the replica is behind the primary, when known.
+	LagSeconds *float64 `json:"lagSeconds"`
+	// AsOf is the instant up to which the replica holds every change.
+	AsOf *string `json:"asOf"`
+}
+
+func replicaStatus(ctx context.Context, l *ledger.Ledger) *replicaData {
+	st := l.ReplicaStatus(ctx)
+	if !st.Configured {
+		return nil
+	}
+	d := &replicaData{InUse: st.InUse, Reason: st.Reason}
+	if !st.AsOf.IsZero() {
+		lag := st.Lag.Seconds()
+		asOf := st.AsOf.UTC().Format(asOfLayout)
+		d.LagSeconds, d.AsOf = &lag, &asOf
+	}
+	return d
 }
 
 // readyTimeout bounds the database check of /readyz.
@@ -32,6 +63,7 @@ func handleReadyz(l *ledger.Ledger, relayStatus func(context.Context) any) http.
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
+		d.Replica = replicaStatus(ctx, l)
 		status := http.StatusOK
 		if err := l.Ping(ctx); err != nil {
 			d.Status, d.Database, status = "not_ready", "down", http.StatusServiceUnavailable

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/ledgerd/ledgerd/ledger"
 )
 
 type ctxKey int
@@ -177,3 +179,56 @@ func countRejections(obs Observer) func(http.Handler) http.Handler {
 		})
 	}
 }
+
+// dataAsOfHeader dates an answer served from the read replica.
+const dataAsOfHeader = "X-Data-As-Of"
+
+// asOfLayout is RFC 3339 with microseconds, for X-Data-As-Of and /readyz.
+const asOfLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// withDataAsOf puts a ledger.ReadOrigin in the request's context and,
+// when a read of the request was served by the read replica, sets
+// X-Data-As-Of to the replica's as-of instant (RFC 3339, microseconds,
+// UTC) as the response's header is written. Answers served by the primary
+// are current and carry no such header. A middleware rather than a line
+// in each handler: the ledger decides per read where it runs, and no
+// handler has to know.
+func withDataAsOf(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			next.ServeHTTP(w, r) // writes never read from the replica: no wrapper on the write path
+			return
+		}
+		ctx, origin := ledger.WithReadOrigin(r.Context())
+		next.ServeHTTP(&asOfWriter{ResponseWriter: w, origin: origin}, r.WithContext(ctx))
+	})
+}
+
+// asOfWriter sets X-Data-As-Of before the header is written.
+type asOfWriter struct {
+	http.ResponseWriter
+	origin  *ledger.ReadOrigin
+	written bool
+}
+
+func (a *asOfWriter) WriteHeader(code int) {
+	a.setHeader()
+	a.ResponseWriter.WriteHeader(code)
+}
+
+func (a *asOfWriter) Write(b []byte) (int, error) {
+	a.setHeader()
+	return a.ResponseWriter.Write(b)
+}
+
+func (a *asOfWriter) setHeader() {
+	if a.written {
+		return
+	}
+	a.written = true
+	if t, ok := a.origin.AsOf(); ok {
+		a.Header().Set(dataAsOfHeader, t.UTC().Format(asOfLayout))
+	}
+}
+
+func (a *asOfWriter) Unwrap() http.ResponseWriter { return a.ResponseWriter }

@@ -38,7 +38,7 @@ func addRoutes(d Deps) http.Handler {
 	}
 
 	r.Route("/api", func(r chi.Router) {
-		r.Use(withAuth(d.Tokens, d.RateLimitRPS), withRateLimit(d.RateLimitRPS))
+		r.Use(withAuth(d.Tokens, d.RateLimitRPS), withRateLimit(d.RateLimitRPS), withDataAsOf)
 		r.Post("/users", handleCreateUser(d.Ledger))
 		r.Get("/users/{id}", handleGetUser(d.Ledger))
 		r.With(countRejections(d.Observer)).Put("/users/{id}/balance", handleUpdateBalance(d.Ledger))

@@ -35,10 +35,17 @@ LIMIT 1`
 // FindBalanceAt returns user id's balance as of at: the balance after the
 // last entry created at or before at, 0 before the first; a nil at asks for
 // the latest entry (every instant, the zero time.Time included, is a real
-// instant). It returns ErrNotFound or ErrUnavailable.
+// instant). It returns ErrNotFound or ErrUnavailable. A balance at an
+// instant may be read from the read replica (see withReadConn); the
+// current balance (nil at) is read from the primary.
 func (l *Ledger) FindBalanceAt(ctx context.Context, id int64, at *time.Time) (BalanceAt, error) {
 	out := BalanceAt{UserID: id, At: at}
-	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+	read := l.withReadConn
+	if at == nil {
+		read = l.withConnFor
+	}
+	err := read(ctx, l.opts.TxTimeout, func(ctx context.Context, conn *pgxpool.Conn) error {
+		out = BalanceAt{UserID: id, At: at}
 		var balance int64
 		err := conn.QueryRow(ctx, entryBalanceAt, id, at).Scan(&balance, &out.Seq)
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -328,7 +328,7 @@ func scanCheckpoint(row pgx.CollectableRow) (Checkpoint, error) {
 // returns ErrCheckpointNotFound or ErrUnavailable.
 func (l *Ledger) FindCheckpoint(ctx context.Context, id int64) (Checkpoint, error) {
 	var c Checkpoint
-	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+	err := l.withReadConn(ctx, l.opts.TxTimeout, func(ctx context.Context, conn *pgxpool.Conn) error {
 		var err error
 		c, err = findCheckpoint(ctx, conn, id)
 		return err
@@ -361,7 +361,7 @@ func findCheckpoint(ctx context.Context, q interface {
 // after, oldest first, and whether more follow. It returns ErrUnavailable.
 func (l *Ledger) ListCheckpoints(ctx context.Context, after int64, limit int) ([]Checkpoint, bool, error) {
 	var out []Checkpoint
-	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+	err := l.withReadConn(ctx, l.opts.TxTimeout, func(ctx context.Context, conn *pgxpool.Conn) error {
 		rows, err := conn.Query(ctx, checkpointList, after, limit+1)
 		if err != nil {
 			return err
@@ -467,7 +467,7 @@ func CheckInclusion(s Statement, c Checkpoint, p CheckpointProof) error {
 // ErrCheckpointNotFound, ErrNotInCheckpoint, or ErrUnavailable.
 func (l *Ledger) FindCheckpointProof(ctx context.Context, userID, id int64) (CheckpointProof, error) {
 	var p CheckpointProof
-	err := l.readSnapshot(ctx, l.opts.TxTimeout, func(ctx context.Context, tx pgx.Tx) error {
+	err := l.readSnapshotRouted(ctx, l.opts.TxTimeout, func(ctx context.Context, tx pgx.Tx) error {
 		c, err := findCheckpoint(ctx, tx, id)
 		if err != nil {
 			return err

@@ -28,7 +28,9 @@
 // rebuild.go the projection's rebuild; statement.go signed statements and
 // their offline check, checkpoint.go signed Merkle checkpoints of every
 // chain head and inclusion proofs (package headtree builds the tree,
-// package signing signs). Every consistent read goes through readSnapshot.
+// package signing signs). Every consistent read goes through readSnapshot,
+// or readSnapshotRouted for those that may run on the read replica;
+// readpool.go routes those reads (withReadConn) and dates them.
 // Statements, checkpoints and their chunks, and the signing keys are
 // append-only (triggers refuse changes).
 //

@@ -100,7 +100,9 @@ func (l *Ledger) ReadFeed(ctx context.Context, f FeedFilter) (FeedPage, error) {
 		if left <= 0 {
 			return page, nil
 		}
-		if changed == nil {
+		if changed == nil || l.replica != nil {
+			// With a read replica, the primary's wake-up may come before
+			// the replica has replayed the change: poll as well.
 			left = min(left, 50*time.Millisecond)
 		}
 		t := time.NewTimer(left)
@@ -117,7 +119,8 @@ func (l *Ledger) ReadFeed(ctx context.Context, f FeedFilter) (FeedPage, error) {
 
 func (l *Ledger) readFeed(ctx context.Context, f FeedFilter) (FeedPage, error) {
 	page := FeedPage{Last: f.After}
-	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+	err := l.withReadConn(ctx, l.opts.TxTimeout, func(ctx context.Context, conn *pgxpool.Conn) error {
+		page = FeedPage{Last: f.After}
 		rows, err := outbox.ReadLog(ctx, conn, f.After, f.Limit+1, f.TypePrefix)
 		if err != nil {
 			return err
@@ -169,7 +172,8 @@ func (l *Ledger) ReadUserEvents(ctx context.Context, userID, afterSeq int64, lim
 		return UserEventPage{}, invalid("afterSeq", "afterSeq must be a non-negative integer")
 	}
 	page := UserEventPage{LastSeq: afterSeq}
-	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+	err := l.withReadConn(ctx, l.opts.TxTimeout, func(ctx context.Context, conn *pgxpool.Conn) error {
+		page = UserEventPage{LastSeq: afterSeq}
 		rows, err := conn.Query(ctx, userEvents, userID, afterSeq, limit+1)
 		if err != nil {
 			return err

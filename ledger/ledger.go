@@ -64,6 +64,13 @@ type Options struct {
 	// log grows next (outbox.Listener.Changed): ReadFeed's long polls wait
 	// on it. Without it they poll.
 	FeedChangedFunc func() <-chan struct{}
+	// ReadPool, when set, is a pool on a read replica (a streaming
+	// standby) that serves the reads that may be a little behind; see
+	// readpool.go. Without it every read runs on the primary.
+	ReadPool *pgxpool.Pool
+	// ReadMaxLag is how far behind the read replica may be and still serve
+	// reads. Default 10s (DefaultReadMaxLag).
+	ReadMaxLag time.Duration
 }
 
 // Observer is told what the write path does, for metrics.
@@ -94,9 +101,10 @@ func (noObserver) TransactionPosted(string, int) {}
 
 // Ledger is the write path and the reads of the ledger.
 type Ledger struct {
-	pool *pgxpool.Pool
-	opts Options
-	c    committer
+	pool    *pgxpool.Pool
+	replica *replica // nil without a read replica
+	opts    Options
+	c       committer
 
 	feedKeyMu  sync.Mutex
 	feedKeyVal []byte // the feed's cursor key, once read
@@ -131,7 +139,14 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 	if opts.Observer == nil {
 		opts.Observer = noObserver{}
 	}
-	return &Ledger{pool: pool, opts: opts, c: committer{waiting: map[int64]int{}, busy: map[int64]bool{}}}
+	if opts.ReadMaxLag <= 0 {
+		opts.ReadMaxLag = DefaultReadMaxLag
+	}
+	l := &Ledger{pool: pool, opts: opts, c: committer{waiting: map[int64]int{}, busy: map[int64]bool{}}}
+	if opts.ReadPool != nil {
+		l.replica = newReplica(opts.ReadPool, pool, opts.ReadMaxLag)
+	}
+	return l
 }
 
 // Change asks to change one user's balance by Amount (negative for a

@@ -217,7 +217,8 @@ func (l *Ledger) FindEntries(ctx context.Context, f EntryFilter) (EntryPage, err
 		args = append([]any{pgx.QueryExecModeExec}, args...)
 	}
 	var page EntryPage
-	err := l.withConn(ctx, func(ctx context.Context, conn *pgxpool.Conn) error {
+	err := l.withReadConn(ctx, l.opts.TxTimeout, func(ctx context.Context, conn *pgxpool.Conn) error {
+		page = EntryPage{}
 		rows, err := conn.Query(ctx, sql, args...)
 		if err != nil {
 			return err

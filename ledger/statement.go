@@ -163,10 +163,15 @@ func (l *Ledger) FindStatement(ctx context.Context, id int64, from, to *time.Tim
 	if from != nil {
 		s.From = from.Truncate(time.Microsecond)
 	}
-	err := l.readSnapshot(ctx, l.opts.VerifyTimeout, func(ctx context.Context, tx pgx.Tx) error {
+	err := l.readSnapshotRouted(ctx, l.opts.VerifyTimeout, func(ctx context.Context, tx pgx.Tx) error {
 		// The snapshot's own instant: every entry it shows was created before.
 		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&s.GeneratedAt); err != nil {
 			return err
+		}
+		if asOf, ok := servedAsOf(ctx); ok && asOf.Before(s.GeneratedAt) {
+			// On the read replica, entries created up to now may not have
+			// arrived yet; every one created up to its as-of has.
+			s.GeneratedAt = asOf.Truncate(time.Microsecond)
 		}
 		s.To = s.GeneratedAt
 		if to != nil && to.Before(s.GeneratedAt) {

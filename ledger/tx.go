@@ -81,8 +81,14 @@ func (l *Ledger) withConn(ctx context.Context, fn func(ctx context.Context, conn
 
 // withConnFor is withConn with fn given at most timeout.
 func (l *Ledger) withConnFor(ctx context.Context, timeout time.Duration, fn func(ctx context.Context, conn *pgxpool.Conn) error) error {
+	return l.withPoolConn(ctx, l.pool, timeout, fn)
+}
+
+// withPoolConn is withConnFor on a connection of pool (the primary's or
+// the read replica's).
+func (l *Ledger) withPoolConn(ctx context.Context, pool *pgxpool.Pool, timeout time.Duration, fn func(ctx context.Context, conn *pgxpool.Conn) error) error {
 	actx, cancel := context.WithTimeout(ctx, l.opts.AcquireTimeout)
-	conn, err := l.pool.Acquire(actx)
+	conn, err := pool.Acquire(actx)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -102,17 +108,22 @@ func (l *Ledger) withConnFor(ctx context.Context, timeout time.Duration, fn func
 // Verification, the auditor, statements and checkpoints read through it.
 func (l *Ledger) readSnapshot(ctx context.Context, timeout time.Duration, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	return l.withConnFor(ctx, timeout, func(ctx context.Context, conn *pgxpool.Conn) error {
-		tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
-		if err != nil {
-			return fmt.Errorf("begin snapshot: %w", err)
-		}
-		defer func() {
-			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = tx.Rollback(rctx)
-		}()
-		return fn(ctx, tx)
+		return inSnapshot(ctx, conn, fn)
 	})
+}
+
+// inSnapshot runs fn in one read-only, repeatable-read transaction on conn.
+func inSnapshot(ctx context.Context, conn *pgxpool.Conn, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fmt.Errorf("begin snapshot: %w", err)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
+	return fn(ctx, tx)
 }
 
 // retryable reports a serialization failure, a deadlock, or a user id

@@ -55,7 +55,7 @@ const entryStream = `SELECT ` + entryColumns + ` FROM entries WHERE user_id = $1
 // false.
 func (l *Ledger) VerifyUser(ctx context.Context, id int64) (Verification, error) {
 	var v Verification
-	err := l.readSnapshot(ctx, l.opts.VerifyTimeout, func(ctx context.Context, tx pgx.Tx) error {
+	err := l.readSnapshotRouted(ctx, l.opts.VerifyTimeout, func(ctx context.Context, tx pgx.Tx) error {
 		u, err := projection.FindUser(ctx, tx, id)
 		if err != nil {
 			return err

@@ -94,6 +94,8 @@ type config struct {
 	DBAcquireWait time.Duration `name:"db-acquire-timeout" envvar:"DB_ACQUIRE_TIMEOUT" default:"5s" placeholder:"DURATION" group:"database" help:"longest wait for a pooled connection before answering 503"`
 	DBTxTimeout   time.Duration `name:"db-tx-timeout" envvar:"DB_TX_TIMEOUT" default:"10s" placeholder:"DURATION" group:"database" help:"longest database transaction or read"`
 	NoMigrate     bool          `name:"no-migrate" group:"database" help:"do not apply migrations at start"`
+	ReadURL       string        `name:"database-read-url" envvar:"DATABASE_READ_URL" placeholder:"URL" group:"database" help:"PostgreSQL URL of a read replica (a streaming standby) for history, statements, checkpoints, the event feed and verify; off when empty"`
+	ReadMaxLag    time.Duration `name:"read-max-lag" envvar:"READ_MAX_LAG" default:"10s" placeholder:"DURATION" group:"database" help:"how far behind the read replica may be; further behind, or down, reads go to the primary"`
 
 	httpSettings
 	ShutdownWait time.Duration `name:"shutdown-timeout" envvar:"SHUTDOWN_TIMEOUT" default:"20s" placeholder:"DURATION" group:"http" help:"longest wait for in-flight requests at shutdown"`
@@ -130,6 +132,7 @@ func (c *config) Validate() error {
 		c.poolSettings.validate(),
 		positive("db-acquire-timeout", "DB_ACQUIRE_TIMEOUT", c.DBAcquireWait),
 		positive("db-tx-timeout", "DB_TX_TIMEOUT", c.DBTxTimeout),
+		positive("read-max-lag", "READ_MAX_LAG", c.ReadMaxLag),
 		positive("shutdown-timeout", "SHUTDOWN_TIMEOUT", c.ShutdownWait),
 		c.logSettings.validate(),
 		positive("user-queue-limit", "USER_QUEUE_LIMIT", c.UserQueueLimit),

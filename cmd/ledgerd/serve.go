@@ -89,11 +89,20 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 	if err != nil {
 		return err
 	}
+	readPool, err := openReadPool(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if readPool != nil {
+		defer readPool.Close()
+		logger.Info("read replica configured", "url", redactURL(cfg.ReadURL), "maxLag", cfg.ReadMaxLag)
+	}
 	l := ledger.New(pool, ledger.Options{
 		Signer:         signer,
 		AcquireTimeout: cfg.DBAcquireWait, TxTimeout: cfg.DBTxTimeout,
 		MaxBatch: cfg.MaxBatch, MaxInflight: cfg.MaxInflight, UserQueueLimit: cfg.UserQueueLimit,
 		OnCommit: notifier.Committed, Observer: m, FeedChangedFunc: listener.Changed,
+		ReadPool: readPool, ReadMaxLag: cfg.ReadMaxLag,
 	})
 	if cfg.AuditEnabled {
 		auditor := ledger.NewAuditor(l, ledger.AuditorConfig{Interval: cfg.AuditInterval, OnPass: m.AuditPass, Logger: logger})
@@ -284,6 +293,33 @@ func relayConfig(databaseURL string, s amqpSettings, logger *slog.Logger) outbox
 
 func sequencerConfig(databaseURL string, logger *slog.Logger) outbox.SequencerConfig {
 	return outbox.SequencerConfig{DatabaseURL: databaseURL, Logger: logger}
+}
+
+// openReadPool opens the pool on the read replica, nil without
+// DATABASE_READ_URL. It does not wait for the replica: one that is down
+// at start, or later, sends the reads to the primary until it answers.
+func openReadPool(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
+	if cfg.ReadURL == "" {
+		return nil, nil //nolint:nilnil // no replica is not an error
+	}
+	pc, err := pgxpool.ParseConfig(cfg.ReadURL)
+	if err != nil {
+		return nil, errors.New("parse DATABASE_READ_URL: not a valid PostgreSQL URL")
+	}
+	pc.MaxConns = int32(min(cfg.DBMaxConns, 10_000)) //nolint:gosec // bounded just above
+	if pc.ConnConfig.ConnectTimeout == 0 {
+		pc.ConnConfig.ConnectTimeout = 2 * time.Second
+	}
+	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
+		pc.ConnConfig.RuntimeParams["application_name"] = "ledgerd-read"
+	}
+	// Only reads go there, even when the URL names a primary.
+	pc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("open read replica pool: %w", err)
+	}
+	return pool, nil
 }
 
 // openPool opens the connection pool and checks the database answers.
