@@ -24,9 +24,11 @@ import (
 // largest answers (a page of 1,000 entries) are well below it.
 const maxBody = 4 << 20
 
-// client sends requests to one ledgerd over keep-alive connections.
+// client sends requests to ledgerd over keep-alive connections: to the
+// first -url, or, for the measured load, to the URL target picks.
 type client struct {
-	base  string // -url without a trailing slash
+	base  string   // the first -url without a trailing slash
+	bases []string // every -url without a trailing slash, in order
 	http  *http.Client
 	token string
 	// keyPrefix starts every Idempotency-Key; empty when -idempotency is off.
@@ -36,7 +38,7 @@ type client struct {
 
 // newClient makes the client of a run: one Transport that keeps at least
 // as many idle connections as there are requests in flight, no proxy, no
-// redirects followed, so that every request goes to o.URL.
+// redirects followed, so that every request goes to one of o.URLs.
 func newClient(o options) *client {
 	tr := &http.Transport{
 		Proxy:               nil, // never through a proxy: the run targets -url only
@@ -56,11 +58,24 @@ func newClient(o options) *client {
 		},
 		token: o.Token,
 	}
+	for _, u := range o.URLs {
+		c.bases = append(c.bases, strings.TrimRight(u, "/"))
+	}
+	if len(c.bases) == 0 {
+		c.bases = []string{c.base}
+	}
 	if o.Idempotency {
 		c.keyPrefix = "lt-" + randomHex(8) + "-"
 	}
 	return c
 }
+
+// target is the base URL of worker id's requests: the -url list taken
+// round-robin by worker, a simple client-side load balancer. A worker keeps
+// its URL for the whole run, so its keep-alive connection stays with one
+// server, as behind a connection-level (L4) balancer, and the connections
+// are spread evenly over the URLs.
+func (c *client) target(id int) string { return c.bases[id%len(c.bases)] }
 
 // close drops the idle connections.
 func (c *client) close() { c.http.CloseIdleConnections() }
@@ -101,11 +116,16 @@ func (a answer) outcome() string {
 // fresh Idempotency-Key on POST and PUT with -idempotency. It reads the
 // whole body, so the connection is reused.
 func (c *client) do(ctx context.Context, method, path string, body []byte) answer {
+	return c.doTo(ctx, c.base, method, path, body)
+}
+
+// doTo is do to base instead of the first -url.
+func (c *client) doTo(ctx context.Context, base, method, path string, body []byte) answer {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd) //nolint:gosec // G704: every request goes to -url, the server under test, by design
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd) //nolint:gosec // G704: every request goes to a -url, the server under test, by design
 	if err != nil {
 		return answer{Err: err}
 	}

@@ -101,7 +101,7 @@ type worker struct {
 
 // send sends one measured request and records its latency and outcome.
 func (w *worker) send(ctx context.Context, method, path string, body []byte) (answer, time.Duration) {
-	return w.timed(func() answer { return w.client.do(ctx, method, path, body) })
+	return w.timed(func() answer { return w.client.doTo(ctx, w.client.target(w.id), method, path, body) })
 }
 
 // timed runs one measured request, do, and records its latency and

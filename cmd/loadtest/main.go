@@ -16,6 +16,11 @@
 // ceiling of the machine. Every loop is bounded by a request count or a
 // duration, and no request goes anywhere but -url.
 //
+// -url may name several servers of one ledger (replicas on one database),
+// repeated or comma-separated: the measured load's connections are spread
+// over them round-robin, worker by worker, as a simple client-side load
+// balancer; the set-up and the checks go through the first.
+//
 // The measured load is sent as raw requests, one per operation, each
 // answer counted as it is (see client.go). The set-up (creating users) and
 // the checks (balances, /verify) go through ledgerd's Go client, package

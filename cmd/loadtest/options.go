@@ -15,7 +15,11 @@ import (
 
 // options are the command-line settings.
 type options struct {
+	// URL is the first -url: the set-up and the checks after the run go
+	// through it alone. URLs is every -url, in order; the measured load's
+	// connections are spread over them round-robin (see client.target).
 	URL      string
+	URLs     []string
 	Scenario string
 	N        int64
 	C        int
@@ -66,7 +70,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { usage(fs) }
-	fs.StringVar(&o.URL, "url", "http://localhost:3000", "base URL of the ledgerd under test; no request goes anywhere else")
+	o.URLs = []string{"http://localhost:3000"}
+	fs.Var(&urlsFlag{urls: &o.URLs}, "url", "base `URL` of the ledgerd under test; no request goes anywhere else. Repeated or comma-separated, several URLs of one ledger (replicas on one database): the load's connections are spread over them round-robin, and the set-up and checks go through the first")
 	fs.StringVar(&o.Scenario, "scenario", "hot", "one of "+scenarioNames())
 	fs.Int64Var(&o.N, "n", 10_000, "requests to send (hot, spread, mixed, relay; with -duration, whichever ends first)")
 	fs.IntVar(&o.C, "c", 1000, "requests in flight (with -rate, the most; a request due while all are busy starts late, and its latency counts the wait)")
@@ -92,6 +97,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
 	}
+	o.URL = o.URLs[0]
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
 		case "n":
@@ -130,14 +136,47 @@ func (o options) validate() error {
 		problems = append(problems, "mixed needs -users ≥ 2 for transfers")
 	}
 	if !o.ServeTrivial {
-		u, err := url.Parse(o.URL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			problems = append(problems, "-url must be an http(s) base URL such as http://localhost:3000")
+		for _, raw := range o.URLs {
+			u, err := url.Parse(raw)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+				problems = append(problems, "-url must be an http(s) base URL such as http://localhost:3000")
+				break
+			}
 		}
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", errUsage, strings.Join(problems, "; "))
 	}
+	return nil
+}
+
+// urlsFlag is -url: one or more base URLs, the flag repeated or its value
+// comma-separated, appended to *urls; the first -url given replaces the
+// default.
+type urlsFlag struct {
+	urls *[]string
+	set  bool // whether -url was given yet
+}
+
+func (f *urlsFlag) String() string {
+	if f == nil || f.urls == nil {
+		return ""
+	}
+	return strings.Join(*f.urls, ",")
+}
+
+func (f *urlsFlag) Set(v string) error {
+	var add []string
+	for u := range strings.SplitSeq(v, ",") {
+		if u = strings.TrimSpace(u); u == "" {
+			return errors.New("empty URL in the list")
+		}
+		add = append(add, u)
+	}
+	if !f.set {
+		*f.urls, f.set = nil, true
+	}
+	*f.urls = append(*f.urls, add...)
 	return nil
 }
 

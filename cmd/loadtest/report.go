@@ -116,7 +116,7 @@ func newReport(o options, res *result) report {
 	r := report{
 		Scenario: o.Scenario,
 		Settings: settings{
-			URL: o.URL, Concurrency: o.C, Bound: res.Bound.String(), Rate: p.Rate, Idempotency: o.Idempotency,
+			URL: strings.Join(o.URLs, ","), Concurrency: o.C, Bound: res.Bound.String(), Rate: p.Rate, Idempotency: o.Idempotency,
 			Auth: o.Token != "", TimeoutSecs: o.Timeout.Seconds(),
 		},
 		Requests:        p.Requests,
