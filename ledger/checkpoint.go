@@ -3,7 +3,6 @@ package ledger
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,9 +43,8 @@ type checkpointJSON struct {
 
 func (c Checkpoint) toJSON(signed bool) checkpointJSON {
 	j := checkpointJSON{ID: c.ID, At: FormatTime(c.At), Users: c.Users, Root: c.Root, KeyID: nullable(c.KeyID)}
-	if signed && c.Signature != nil {
-		sig := base64.StdEncoding.EncodeToString(c.Signature)
-		j.Signature = &sig
+	if signed {
+		j.Signature = encodeSignature(c.Signature)
 	}
 	return j
 }
@@ -55,14 +53,7 @@ func (c Checkpoint) toJSON(signed bool) checkpointJSON {
 // root, keyId, signature}, signature null when unsigned.
 func (c Checkpoint) MarshalJSON() ([]byte, error) {
 	j := c.toJSON(true)
-	b, err := json.Marshal(j)
-	if err != nil {
-		return nil, fmt.Errorf("encode checkpoint: %w", err)
-	}
-	if j.Signature == nil {
-		b = append(b[:len(b)-1], `,"signature":null}`...)
-	}
-	return b, nil
+	return marshalSigned("checkpoint", j, j.Signature)
 }
 
 // SignedBytes is what the checkpoint's signature covers: the RFC 8785

@@ -68,11 +68,7 @@ func (s Statement) toJSON(signed bool) statementJSON {
 		j.Entries = []Entry{}
 	}
 	if signed {
-		sig := ""
-		if s.Signature != nil {
-			sig = base64.StdEncoding.EncodeToString(s.Signature)
-		}
-		j.Signature = nullable(sig)
+		j.Signature = encodeSignature(s.Signature)
 	}
 	return j
 }
@@ -81,14 +77,7 @@ func (s Statement) toJSON(signed bool) statementJSON {
 // when the statement is unsigned.
 func (s Statement) MarshalJSON() ([]byte, error) {
 	j := s.toJSON(true)
-	b, err := json.Marshal(j)
-	if err != nil {
-		return nil, fmt.Errorf("encode statement: %w", err)
-	}
-	if j.Signature == nil { // omitempty dropped it: write it as null
-		b = append(b[:len(b)-1], `,"signature":null}`...)
-	}
-	return b, nil
+	return marshalSigned("statement", j, j.Signature)
 }
 
 // SignedBytes is what the statement's signature covers: the RFC 8785
@@ -343,6 +332,30 @@ func checkSignature(what, keyID string, sig []byte, signed func() ([]byte, error
 		return failed("signature of the %s: does not verify with key %s: it was changed after signing", what, keyID)
 	}
 	return nil
+}
+
+// encodeSignature is a signature as documents show it: base64, nil when
+// unsigned.
+func encodeSignature(sig []byte) *string {
+	if sig == nil {
+		return nil
+	}
+	s := base64.StdEncoding.EncodeToString(sig)
+	return &s
+}
+
+// marshalSigned writes a signed document's JSON form v. Its signature
+// member is omitempty, so that the signed form (without it) is the same
+// struct; an unsigned document gets it back as null.
+func marshalSigned(what string, v any, sig *string) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", what, err)
+	}
+	if sig == nil {
+		b = append(b[:len(b)-1], `,"signature":null}`...)
+	}
+	return b, nil
 }
 
 // parseSignature reads a document's keyId and signature members, either

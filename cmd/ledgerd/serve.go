@@ -302,16 +302,9 @@ func openReadPool(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
 	if cfg.ReadURL == "" {
 		return nil, nil //nolint:nilnil // no replica is not an error
 	}
-	pc, err := pgxpool.ParseConfig(cfg.ReadURL)
+	pc, err := poolConfig(cfg.ReadURL, "DATABASE_READ_URL", cfg.DBMaxConns, 2*time.Second, "ledgerd-read")
 	if err != nil {
-		return nil, errors.New("parse DATABASE_READ_URL: not a valid PostgreSQL URL")
-	}
-	pc.MaxConns = int32(min(cfg.DBMaxConns, 10_000)) //nolint:gosec // bounded just above
-	if pc.ConnConfig.ConnectTimeout == 0 {
-		pc.ConnConfig.ConnectTimeout = 2 * time.Second
-	}
-	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
-		pc.ConnConfig.RuntimeParams["application_name"] = "ledgerd-read"
+		return nil, err
 	}
 	// Only reads go there, even when the URL names a primary.
 	pc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
@@ -322,18 +315,29 @@ func openReadPool(ctx context.Context, cfg config) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// openPool opens the connection pool and checks the database answers.
-func openPool(ctx context.Context, s poolSettings) (*pgxpool.Pool, error) {
-	pc, err := pgxpool.ParseConfig(s.DatabaseURL)
+// poolConfig parses the setting name's url (its text never in the error:
+// it may hold a password) with at most maxConns connections, a connect
+// timeout and an application name unless the URL gives them.
+func poolConfig(url, name string, maxConns int, connectTimeout time.Duration, app string) (*pgxpool.Config, error) {
+	pc, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, errors.New("parse DATABASE_URL: not a valid PostgreSQL URL")
+		return nil, fmt.Errorf("parse %s: not a valid PostgreSQL URL", name)
 	}
-	pc.MaxConns = int32(min(s.DBMaxConns, 10_000)) //nolint:gosec // bounded just above
+	pc.MaxConns = int32(min(maxConns, 10_000)) //nolint:gosec // bounded just above
 	if pc.ConnConfig.ConnectTimeout == 0 {
-		pc.ConnConfig.ConnectTimeout = 5 * time.Second
+		pc.ConnConfig.ConnectTimeout = connectTimeout
 	}
 	if _, ok := pc.ConnConfig.RuntimeParams["application_name"]; !ok {
-		pc.ConnConfig.RuntimeParams["application_name"] = "ledgerd"
+		pc.ConnConfig.RuntimeParams["application_name"] = app
+	}
+	return pc, nil
+}
+
+// openPool opens the connection pool and checks the database answers.
+func openPool(ctx context.Context, s poolSettings) (*pgxpool.Pool, error) {
+	pc, err := poolConfig(s.DatabaseURL, "DATABASE_URL", s.DBMaxConns, 5*time.Second, "ledgerd")
+	if err != nil {
+		return nil, err
 	}
 	// A 200 means the change is durable: commit waits for the WAL flush
 	// whatever the server's default says.
