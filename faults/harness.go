@@ -115,24 +115,32 @@ func (p *Process) signal(sig syscall.Signal) {
 }
 
 // RelayRole reads the relay's role from /readyz.
-func (p *Process) RelayRole() string {
+func (p *Process) RelayRole() string { return p.relayStatus().Role }
+
+// RelayLeading reads from /readyz the partitions the relay leads.
+func (p *Process) RelayLeading() []int { return p.relayStatus().Leading }
+
+type relayStatus struct {
+	Role    string `json:"role"`
+	Leading []int  `json:"leading"`
+}
+
+func (p *Process) relayStatus() relayStatus {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.URL()+"/readyz", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return ""
+		return relayStatus{}
 	}
 	defer resp.Body.Close()
 	var body struct {
 		Data struct {
-			Relay struct {
-				Role string `json:"role"`
-			} `json:"relay"`
+			Relay relayStatus `json:"relay"`
 		} `json:"data"`
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return body.Data.Relay.Role
+	return body.Data.Relay
 }
 
 func freePort(t *testing.T) int {

@@ -75,15 +75,27 @@ func (e *env) waitProgress(n int64) {
 // everything back, checks the history against the ledger, and records the
 // figures in testdata/results.json.
 func scenario(t *testing.T, name string, cancelRate float64, fault func(e *env)) {
-	scenarioOn(t, name, cancelRate, nil, fault)
+	scenarioWith(t, name, setup{cancelRate: cancelRate}, fault)
 }
 
-// scenarioOn is scenario on cluster (its primary through the multi-host
-// URL, with target_session_attrs=read-write), or on a fresh database of
-// the main PostgreSQL when cluster is nil. On a cluster, the check runs on
-// the primary of the end (the promoted standby after a failover), with
-// `ledgerd verify` too.
-func scenarioOn(t *testing.T, name string, cancelRate float64, cluster *dbtest.Cluster, fault func(e *env)) {
+// setup is how a scenario's system differs from the default: two ledgerd
+// processes on a fresh database of the main PostgreSQL.
+type setup struct {
+	cancelRate float64
+	// cluster, when set, holds the database: its primary through the
+	// multi-host URL, with target_session_attrs=read-write. The check
+	// then runs on the primary of the end (the promoted standby after a
+	// failover), with `ledgerd verify` too.
+	cluster *dbtest.Cluster
+	// processes is how many ledgerd serve run (default 2).
+	processes int
+	// env is added to every process's environment.
+	env []string
+}
+
+// scenarioWith is scenario on the system s describes.
+func scenarioWith(t *testing.T, name string, s setup, fault func(e *env)) {
+	cancelRate, cluster := s.cancelRate, s.cluster
 	ensureServices(t)
 	t.Cleanup(func() { ensureServices(t) })
 	ctx := context.Background()
@@ -105,12 +117,12 @@ func scenarioOn(t *testing.T, name string, cancelRate float64, cluster *dbtest.C
 		_, err := l.CreateUser(ctx, ledger.NewUser{ID: id, Balance: money.Cents(openingCents)})
 		require.NoError(t, err)
 	}
-	for i := range 2 {
+	for i := range max(s.processes, 2) {
 		var logs bytes.Buffer
-		p := &Process{t: t, name: fmt.Sprintf("ledgerd-%d", i+1), port: freePort(t), log: &logs, env: []string{
+		p := &Process{t: t, name: fmt.Sprintf("ledgerd-%d", i+1), port: freePort(t), log: &logs, env: append([]string{
 			"DATABASE_URL=" + url, "AMQP_EXCHANGE=" + exchange, "RELAY_QUEUE=", "LOG_FORMAT=json", "LOG_LEVEL=warn",
 			"DB_ACQUIRE_TIMEOUT=2s", "DB_TX_TIMEOUT=10s", "SHUTDOWN_TIMEOUT=5s", "DB_MAX_CONNS=8",
-		}}
+		}, s.env...)}
 		p.Start()
 		e.procs = append(e.procs, p)
 		t.Cleanup(func() {
@@ -282,7 +294,7 @@ func TestClientsAbandon(t *testing.T) {
 // ledgerd: its pool finds the new primary through the multi-host URL.
 func TestPrimaryFailover(t *testing.T) {
 	c := dbtest.NewCluster(t, dbtest.ClusterOptions{Standbys: 1, Synchronous: true})
-	scenarioOn(t, "primary_failover", 0, c, func(e *env) {
+	scenarioWith(t, "primary_failover", setup{cluster: c}, func(e *env) {
 		e.waitProgress(800)
 		c.Stop(e.t, c.Primary(), "immediate")
 		crashed := time.Now() // the old primary is gone from here on
@@ -308,8 +320,80 @@ func TestPrimaryFailover(t *testing.T) {
 	})
 }
 
+// TestRelayPartitionsMove runs three processes with four relay partitions:
+// leadership spreads (two processes lead one, one leads two), then the
+// process that leads two is SIGKILLed mid-load. Its partitions move to the
+// others, and every event is delivered, each user's in seq order (the
+// checker's event checks).
+func TestRelayPartitionsMove(t *testing.T) {
+	scenarioWith(t, "relay_partitions_leader_killed", setup{processes: 3, env: []string{"RELAY_PARTITIONS=4"}}, func(e *env) {
+		spread := func() (leading [][]int, ok bool) {
+			total := 0
+			for _, p := range e.procs {
+				l := p.RelayLeading()
+				leading = append(leading, l)
+				total += len(l)
+				if len(l) == 0 || len(l) > 2 {
+					return leading, false
+				}
+			}
+			return leading, total == 4
+		}
+		var (
+			leading [][]int
+			ok      bool
+		)
+		deadline := time.Now().Add(20 * time.Second)
+		for leading, ok = spread(); !ok && time.Now().Before(deadline); leading, ok = spread() {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !ok {
+			e.t.Errorf("the 4 partitions are not spread over the 3 processes 20 s after the start: %v", leading)
+			return
+		}
+		e.t.Logf("partitions led: %v", leading)
+		e.waitProgress(1000)
+		for i, p := range e.procs {
+			if len(leading[i]) == 2 {
+				e.t.Logf("killing %s, the leader of partitions %v", p.name, leading[i])
+				killed := time.Now()
+				p.Kill()
+				moved := e.waitPartitionsLed(4, 20*time.Second)
+				if moved < 0 {
+					e.t.Errorf("the partitions of %s had no new leader 20 s after the kill", p.name)
+				}
+				e.t.Logf("partitions led again %s after the kill", time.Since(killed).Round(time.Millisecond))
+				e.figures["partitions_moved_after_seconds"] = time.Since(killed).Seconds()
+				e.waitProgress(1800)
+				p.Start()
+				return
+			}
+		}
+	})
+}
+
+// waitPartitionsLed waits until n partitions' locks are held and returns
+// how long that took, or -1 after timeout.
+func (e *env) waitPartitionsLed(n int, timeout time.Duration) time.Duration {
+	start := time.Now()
+	for time.Since(start) < timeout {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		var held int
+		err := e.pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+  AND objsubid = 1 AND (classid::bigint << 32 | objid::bigint) IN (SELECT $1::bigint + (p::bigint << 8) FROM generate_series(0, $2::int - 1) AS p)`,
+			relayLockKey, n).Scan(&held)
+		cancel()
+		if err == nil && held == n {
+			return time.Since(start)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return -1
+}
+
 // The advisory locks of the relay's and the sequencer's leaders (their
-// keys are outbox's relayLockKey and sequencerLockKey).
+// keys are outbox's relayLockKey, partition 0's, and sequencerLockKey;
+// partition p's is relayLockKey + p<<8).
 const (
 	relayLockKey     int64 = 0x6c65646765726452 // "ledgerdR"
 	sequencerLockKey int64 = 0x6c65646765726453 // "ledgerdS"

@@ -52,14 +52,14 @@ func newCloudEvent[T any](id uuid.UUID, typ string, userID int64, t time.Time, d
 // body with ExpandEvents. The event's id is the entry's: an event can be
 // built again, the same, from the entry alone.
 func newEvent(e Entry) outbox.Message {
-	return outbox.Message{EventID: e.ID, RoutingKey: RoutingKey(e.Type), CreatedAt: e.CreatedAt, SourceID: e.ID}
+	return outbox.Message{EventID: e.ID, RoutingKey: RoutingKey(e.Type), CreatedAt: e.CreatedAt, SourceID: e.ID, UserID: e.UserID}
 }
 
 // newHoldEvent returns the outbox message of a hold change: slim, like an
 // entry's, built by ExpandEvents from the recorded change, whose id it
 // takes.
 func newHoldEvent(c holdChange) outbox.Message {
-	return outbox.Message{EventID: c.id, RoutingKey: HoldRoutingKey(c.change), CreatedAt: c.hold.UpdatedAt, SourceID: c.id}
+	return outbox.Message{EventID: c.id, RoutingKey: HoldRoutingKey(c.change), CreatedAt: c.hold.UpdatedAt, SourceID: c.id, UserID: c.hold.UserID}
 }
 
 // NewEvent returns entry e's CloudEvents envelope with the event id id.

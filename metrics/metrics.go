@@ -291,9 +291,12 @@ func buildLabels(version, revision string, bi *debug.BuildInfo) (string, string)
 
 // RelayState is what the relay gauges read at scrape time.
 type RelayState struct {
-	Leader, BrokerConnected bool
-	Pending                 int64
-	OldestPendingAge        float64
+	// Leading is how many partitions this process publishes, of
+	// Partitions (RELAY_PARTITIONS).
+	Leading, Partitions int
+	BrokerConnected     bool
+	Pending             int64
+	OldestPendingAge    float64
 }
 
 // RegisterRelay adds the relay gauges, read from state at scrape time.
@@ -306,8 +309,11 @@ func (m *Metrics) RegisterRelay(state func() RelayState) {
 	}
 	m.registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "relay", Name: "leader",
-			Help: "1 when this process's relay publishes (holds the lock); the sum over processes should be 1."},
-			func() float64 { return b(state().Leader) }),
+			Help: "How many relay partitions this process publishes (holds the lock of); the sum over processes should equal ledger_relay_partitions (1 and 1 by default)."},
+			func() float64 { return float64(state().Leading) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "relay", Name: "partitions",
+			Help: "RELAY_PARTITIONS: how many partitions the events are split into."},
+			func() float64 { return float64(state().Partitions) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: namespace, Subsystem: "relay", Name: "broker_connected",
 			Help: "1 when this process's relay is connected to the broker."},
 			func() float64 { return b(state().BrokerConnected) }),
@@ -351,6 +357,59 @@ func (m *Metrics) RegisterHolds(totals func() HoldTotals) {
 			Help: "The sum of the pending holds, in cents."},
 			func() float64 { return float64(read().HeldCents) }),
 	)
+}
+
+// ReplicaState is what the read-replica gauges read at scrape time.
+type ReplicaState struct {
+	// InUse is whether reads go to the replica now (else to the primary).
+	InUse bool
+	// Measured is whether Lag was measured: false while the replica or
+	// the primary cannot be reached, or nothing is replayed yet.
+	Measured bool
+	// Lag is how far the replica is behind the primary, when Measured.
+	Lag time.Duration
+}
+
+// RegisterReplica adds the read replica's gauges, read from state once a
+// scrape: ledger_read_replica_in_use (1 when reads go to the replica, 0
+// when they fall back to the primary) and ledger_read_replica_lag_seconds.
+// Register it only when a read replica is configured, so that the series
+// exist exactly where a replica does.
+//
+// While the lag cannot be measured, ledger_read_replica_lag_seconds is
+// left out of the scrape (Prometheus marks the series stale) rather than
+// exposed as NaN or a sentinel: NaN propagates through sums and
+// *_over_time and compares false, and -1 or 0 would read as a replica in
+// sync. A graph shows a gap and ledger_read_replica_in_use, always
+// present, says reads fall back to the primary.
+func (m *Metrics) RegisterReplica(state func() ReplicaState) {
+	m.registry.MustRegister(replicaCollector{state: state})
+}
+
+type replicaCollector struct{ state func() ReplicaState }
+
+var (
+	replicaInUseDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "read_replica", "in_use"),
+		"1 when the reads that may lag go to the read replica (DATABASE_READ_URL), 0 when they fall back to the primary (replica down, unmeasurable, or behind by more than READ_MAX_LAG).", nil, nil)
+	replicaLagDesc = prometheus.NewDesc(prometheus.BuildFQName(namespace, "read_replica", "lag_seconds"),
+		"How far the read replica is behind the primary; absent while it cannot be measured.", nil, nil)
+)
+
+func (c replicaCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- replicaInUseDesc
+	ch <- replicaLagDesc
+}
+
+func (c replicaCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.state()
+	inUse := 0.0
+	if st.InUse {
+		inUse = 1
+	}
+	ch <- prometheus.MustNewConstMetric(replicaInUseDesc, prometheus.GaugeValue, inUse)
+	if st.Measured {
+		ch <- prometheus.MustNewConstMetric(replicaLagDesc, prometheus.GaugeValue, st.Lag.Seconds())
+	}
 }
 
 // RegisterPool adds the database pool's statistics, read at scrape time.

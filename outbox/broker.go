@@ -44,6 +44,9 @@ type flight struct {
 	rows   []pendingRow
 	confs  []confirmation // of rows[:len(confs)]
 	pubErr error          // why the rows after confs were not published
+	// upTo is the position up to which the fetch of rows looked in their
+	// partition: confirmed in full, the partition is confirmed up to it.
+	upTo int64
 }
 
 // publishRows publishes rows in order without waiting for any confirm.
@@ -87,7 +90,7 @@ type session struct {
 // topology: the durable topic exchange and, when queue is not empty, a
 // durable queue bound to it with "#". Returned (unroutable) messages are
 // passed to onReturn.
-func dialSession(ctx context.Context, url, name, exchange, queue string, onReturn func(amqp.Return)) (*session, error) {
+func dialSession(ctx context.Context, url, name, exchange, queue, queueType string, onReturn func(amqp.Return)) (*session, error) {
 	deadline := 10 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		deadline = time.Until(d)
@@ -101,14 +104,30 @@ func dialSession(ctx context.Context, url, name, exchange, queue string, onRetur
 		return nil, fmt.Errorf("connect to broker: %w", redactAMQP(err))
 	}
 	s := &session{conn: conn, exchange: exchange}
-	if err := s.setup(queue, onReturn); err != nil {
+	if err := s.setup(queue, queueType, onReturn); err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *session) setup(queue string, onReturn func(amqp.Return)) error {
+// Queue types (RELAY_QUEUE_TYPE).
+const (
+	QueueClassic = "classic"
+	QueueQuorum  = "quorum"
+)
+
+// queueArgs are the declare arguments of a queue of type t. A classic
+// queue is declared without any, as before types were chosen, so that a
+// queue declared by an earlier ledgerd is declared again unchanged.
+func queueArgs(t string) amqp.Table {
+	if t == QueueQuorum {
+		return amqp.Table{"x-queue-type": QueueQuorum}
+	}
+	return nil
+}
+
+func (s *session) setup(queue, queueType string, onReturn func(amqp.Return)) error {
 	ch, err := s.conn.Channel()
 	if err != nil {
 		return fmt.Errorf("open channel: %w", err)
@@ -121,7 +140,11 @@ func (s *session) setup(queue string, onReturn func(amqp.Return)) error {
 		return fmt.Errorf("declare exchange %s: %w", s.exchange, err)
 	}
 	if queue != "" {
-		if _, err := ch.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		if _, err := ch.QueueDeclare(queue, true, false, false, false, queueArgs(queueType)); err != nil {
+			var aerr *amqp.Error
+			if errors.As(err, &aerr) && aerr.Code == amqp.PreconditionFailed {
+				return fmt.Errorf("declare queue %s as %s: it exists with other arguments (a queue keeps its type: delete it, or set RELAY_QUEUE_TYPE to its type): %w", queue, queueTypeName(queueType), err)
+			}
 			return fmt.Errorf("declare queue %s: %w", queue, err)
 		}
 		if err := ch.QueueBind(queue, "#", s.exchange, false, nil); err != nil {
@@ -173,4 +196,11 @@ func redactAMQP(err error) error {
 		return fmt.Errorf("%s (code %d)", amqpErr.Reason, amqpErr.Code)
 	}
 	return err
+}
+
+func queueTypeName(t string) string {
+	if t == "" {
+		return QueueClassic
+	}
+	return t
 }

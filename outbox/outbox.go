@@ -27,13 +27,17 @@ type Message struct {
 	// CreatedAt is the time of the change the message announces (the AMQP
 	// timestamp).
 	CreatedAt time.Time
+	// UserID is the user the message is about (0 for none): it picks the
+	// relay partition, user_id mod RELAY_PARTITIONS, so that a user's
+	// messages keep their order.
+	UserID int64
 }
 
 // outboxInsert inserts many messages in one statement, in slice order.
-const outboxInsert = `INSERT INTO outbox (event_id, routing_key, headers, body, source_id, created_at)
-SELECT m.event_id, m.routing_key, m.headers::jsonb, m.body::json, m.source_id, m.created_at
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::timestamptz[])
-    WITH ORDINALITY AS m(event_id, routing_key, headers, body, source_id, created_at, ord)
+const outboxInsert = `INSERT INTO outbox (event_id, routing_key, headers, body, source_id, created_at, user_id)
+SELECT m.event_id, m.routing_key, m.headers::jsonb, m.body::json, m.source_id, m.created_at, m.user_id
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::timestamptz[], $7::bigint[])
+    WITH ORDINALITY AS m(event_id, routing_key, headers, body, source_id, created_at, user_id, ord)
 ORDER BY m.ord`
 
 // QueueEnqueue queues onto b the insert of msgs, in order. Send b inside the
@@ -52,8 +56,9 @@ func QueueEnqueue(b *pgx.Batch, msgs []Message) error {
 	bodies := make([]*string, len(msgs))
 	sources := make([]*uuid.UUID, len(msgs))
 	times := make([]time.Time, len(msgs))
+	users := make([]int64, len(msgs))
 	for i, m := range msgs {
-		ids[i], keys[i], headers[i], times[i] = m.EventID, m.RoutingKey, "{}", m.CreatedAt
+		ids[i], keys[i], headers[i], times[i], users[i] = m.EventID, m.RoutingKey, "{}", m.CreatedAt, m.UserID
 		if m.SourceID != uuid.Nil {
 			sources[i] = &msgs[i].SourceID
 			continue
@@ -68,6 +73,6 @@ func QueueEnqueue(b *pgx.Batch, msgs []Message) error {
 		body := string(m.Body)
 		bodies[i] = &body
 	}
-	b.Queue(outboxInsert, ids, keys, headers, bodies, sources, times)
+	b.Queue(outboxInsert, ids, keys, headers, bodies, sources, times, users)
 	return nil
 }

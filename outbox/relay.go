@@ -17,8 +17,9 @@ import (
 // wake the relay after a commit.
 const NotifyChannel = "ledger_outbox"
 
-// relayLockKey is the advisory lock that makes one relay the publisher,
-// per database.
+// relayLockKey is the advisory lock that makes one relay the publisher of
+// partition 0 (of the only partition by default), per database; see
+// Partition.lockKey for the others.
 const relayLockKey int64 = 0x6c65646765726452 // "ledgerdR"
 
 // RelayConfig configures a Relay. Zero durations take the defaults.
@@ -35,6 +36,15 @@ type RelayConfig struct {
 	// Queue, when not empty, is a durable queue bound to Exchange with "#",
 	// declared at start so that events are kept before any consumer exists.
 	Queue string
+	// QueueType is the type of Queue: "classic" (the default) or
+	// "quorum" (replicated over a RabbitMQ cluster). A queue that exists
+	// already keeps its type: RabbitMQ refuses to declare it with
+	// another, and the relay says so.
+	QueueType string
+	// Partitions is how many partitions the events are split into, by
+	// user (user_id mod Partitions), 1..MaxPartitions; default 1. Every
+	// relay of a database must be given the same count.
+	Partitions int
 	// Name identifies this relay in logs and as the AMQP connection name.
 	Name string
 	// Window is the most unconfirmed messages in flight. Default 256.
@@ -84,6 +94,9 @@ func (c *RelayConfig) setDefaults() {
 	if c.Name == "" {
 		c.Name = "ledgerd-relay"
 	}
+	if c.Partitions <= 0 {
+		c.Partitions = 1
+	}
 	if c.OnPublishFailure == nil {
 		c.OnPublishFailure = func(string) {}
 	}
@@ -102,41 +115,69 @@ const (
 
 // Status is a relay's state, as /readyz and `ledgerd relay --status` show it.
 type Status struct {
-	Enabled         bool   `json:"enabled"`
-	Role            Role   `json:"role"`
-	BrokerConnected bool   `json:"brokerConnected"`
-	Published       uint64 `json:"published"`
-	Returned        uint64 `json:"returned"`
+	Enabled bool `json:"enabled"`
+	// Role is leader while this process leads at least one partition.
+	Role Role `json:"role"`
+	// BrokerConnected is true while every partition led here has its
+	// broker connection.
+	BrokerConnected bool `json:"brokerConnected"`
+	// Partitions is RELAY_PARTITIONS; Leading lists those led here.
+	Partitions int    `json:"partitions"`
+	Leading    []int  `json:"leading"`
+	Published  uint64 `json:"published"`
+	Returned   uint64 `json:"returned"`
 	Backlog
 	// BacklogAt is when Backlog was last read.
 	BacklogAt time.Time `json:"backlogAt"`
 }
 
 // Relay publishes the event log to RabbitMQ: at least once, in position
-// order (per user, seq order), its offset moved past an event only after
-// the broker confirmed it. Any number of relays may run against one database; an
-// advisory lock makes exactly one of them publish, and a standby takes over
-// within LockRetry when the leader's session ends.
+// order within each partition (so, per user, seq order), a partition's
+// offset moved past an event only after the broker confirmed it. Any
+// number of relays may run against one database: an advisory lock per
+// partition makes exactly one of them publish it, the partitions are
+// shared among the processes (see share), and a standby takes a
+// partition over within a few LockRetry when its leader's session ends.
 type Relay struct {
-	cfg  RelayConfig
-	poke chan struct{}
+	cfg     RelayConfig
+	share   *share
+	workers []*worker
 
 	mu     sync.Mutex
 	status Status
 }
 
+// worker runs one partition: standby until its lock is free and the share
+// allows, then leader.
+type worker struct {
+	r    *Relay
+	part Partition
+	poke chan struct{}
+
+	// role and connected are under r.mu.
+	role      Role
+	connected bool
+}
+
 // NewRelay returns a relay; Run starts it.
 func NewRelay(cfg RelayConfig) *Relay {
 	cfg.setDefaults()
-	return &Relay{cfg: cfg, poke: make(chan struct{}, 1), status: Status{Enabled: true, Role: RoleStarting}}
+	r := &Relay{cfg: cfg, share: newShare(cfg.Partitions),
+		status: Status{Enabled: true, Role: RoleStarting, Partitions: cfg.Partitions, Leading: []int{}}}
+	for i := range cfg.Partitions {
+		r.workers = append(r.workers, &worker{r: r, part: Partition{Index: i, Of: cfg.Partitions}, poke: make(chan struct{}, 1), role: RoleStarting})
+	}
+	return r
 }
 
 // Poke wakes the relay to look at the outbox now. It never blocks; writers
 // in the same process call it after each commit.
 func (r *Relay) Poke() {
-	select {
-	case r.poke <- struct{}{}:
-	default:
+	for _, w := range r.workers {
+		select {
+		case w.poke <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -144,10 +185,34 @@ func (r *Relay) Poke() {
 func (r *Relay) Status() Status {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.status
+	st := r.status
+	st.Leading = []int{}
+	st.Role, st.BrokerConnected = RoleStopped, true
+	starting := false
+	for _, w := range r.workers {
+		switch w.role {
+		case RoleLeader:
+			st.Role = RoleLeader
+			st.Leading = append(st.Leading, w.part.Index)
+			st.BrokerConnected = st.BrokerConnected && w.connected
+		case RoleStarting:
+			starting = true
+		case RoleStandby:
+			if st.Role != RoleLeader {
+				st.Role = RoleStandby
+			}
+		}
+	}
+	if st.Role != RoleLeader {
+		st.BrokerConnected = false
+		if starting {
+			st.Role = RoleStarting
+		}
+	}
+	return st
 }
 
-// IsLeader reports whether this relay currently publishes.
+// IsLeader reports whether this relay currently publishes a partition.
 func (r *Relay) IsLeader() bool { return r.Status().Role == RoleLeader }
 
 func (r *Relay) update(f func(*Status)) {
@@ -156,91 +221,139 @@ func (r *Relay) update(f func(*Status)) {
 	f(&r.status)
 }
 
-// Run relays until ctx ends, reconnecting to the database and the broker
-// with capped exponential backoff. When ctx ends, a window in flight is
-// given up to ConfirmTimeout to be confirmed and marked, then Run returns
-// nil.
+// set records the worker's role and broker connection.
+func (w *worker) set(role Role, connected bool) {
+	w.r.mu.Lock()
+	defer w.r.mu.Unlock()
+	w.role, w.connected = role, connected
+}
+
+func (w *worker) setConnected(connected bool) {
+	w.r.mu.Lock()
+	defer w.r.mu.Unlock()
+	w.connected = connected
+}
+
+// Run relays until ctx ends: one worker per partition and the membership
+// that shares them, each reconnecting to the database and the broker with
+// capped exponential backoff. When ctx ends, a window in flight is given
+// up to ConfirmTimeout to be confirmed and marked, then Run returns nil.
 func (r *Relay) Run(ctx context.Context) error {
 	log := r.cfg.Logger.With("relay", r.cfg.Name)
-	b := backoff{max: r.cfg.MaxBackoff}
-	defer r.update(func(s *Status) { s.Role, s.BrokerConnected = RoleStopped, false })
+	var wg sync.WaitGroup
+	wg.Go(func() { r.member(ctx, log) })
+	for _, w := range r.workers {
+		wg.Go(func() { w.run(ctx, log.With("partition", w.part.Index)) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (w *worker) run(ctx context.Context, log *slog.Logger) {
+	b := backoff{max: w.r.cfg.MaxBackoff}
+	defer w.set(RoleStopped, false)
 	for {
-		err := r.session(ctx, log, &b)
+		err := w.session(ctx, log, &b)
 		if ctx.Err() != nil {
-			return nil //nolint:nilerr // shutting down is not a failure
+			return
 		}
-		r.update(func(s *Status) { s.Role, s.BrokerConnected = RoleStarting, false })
+		w.set(RoleStarting, false)
 		wait := b.next()
 		log.Warn("relay lost its database session; reconnecting", "err", err, "retry_in", wait.String())
 		if !sleep(ctx, wait) {
-			return nil
+			return
 		}
 	}
 }
 
-// session runs one database session: standby until the lock is free, then
-// leader until the connection fails or ctx ends.
-func (r *Relay) session(ctx context.Context, log *slog.Logger, b *backoff) error {
-	cfg, err := pgx.ParseConfig(r.cfg.DatabaseURL)
-	if err != nil {
-		return errors.New("parse database URL: invalid URL")
-	}
-	cfg.RuntimeParams["application_name"] = r.cfg.Name
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = 5 * time.Second
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("connect to database: %w", err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
-		defer cancel()
-		// Release the lock at once, so a standby takes over without waiting
-		// for the server to notice the closed session; closing releases it
-		// anyway.
-		_, _ = conn.Exec(cctx, `SELECT pg_advisory_unlock_all()`)
-		_ = conn.Close(cctx)
-	}()
-	b.reset()
+// errYield ends a partition's leadership so that another process takes it
+// (see share.shouldYield); errRepartition when the offsets are recorded for
+// another partition count that this worker cannot replace now.
+var (
+	errYield       = errors.New("partition given up to share the partitions")
+	errRepartition = errors.New("the offsets are recorded for another partition count")
+)
 
+// session runs one database session: standby until the partition's lock is
+// free and the share lets this process take it, then leader until the
+// connection fails, the partition is given up, or ctx ends.
+func (w *worker) session(ctx context.Context, log *slog.Logger, b *backoff) error {
+	r := w.r
+	conn, err := connect(ctx, r.cfg.DatabaseURL, r.share.connName(r.cfg.Name))
+	if err != nil {
+		return err
+	}
+	defer closeConn(ctx, conn)
+	b.reset()
+	key := w.part.lockKey()
 	for {
-		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		var locked bool
-		err := conn.QueryRow(qctx, `SELECT pg_try_advisory_lock($1)`, relayLockKey).Scan(&locked)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("try relay lock: %w", err)
+		if r.share.mayTake(w.part.Index) {
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			var locked bool
+			err := conn.QueryRow(qctx, `SELECT pg_try_advisory_lock($1)`, key).Scan(&locked)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("try relay lock: %w", err)
+			}
+			if locked {
+				r.share.took(w.part.Index)
+				log.Info("relay leads the partition", "partitions", w.part.Of)
+				err := w.lead(ctx, log, conn)
+				r.share.released(w.part.Index)
+				if !errors.Is(err, errYield) && !errors.Is(err, errRepartition) {
+					return err
+				}
+				uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				_, uerr := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, key)
+				cancel()
+				if uerr != nil {
+					return fmt.Errorf("release relay lock: %w", uerr)
+				}
+				if errors.Is(err, errYield) {
+					log.Info("relay gave the partition up to another process")
+				}
+				w.set(RoleStandby, false)
+				// Let the others take it before this one may again.
+				if !sleep(ctx, 2*r.cfg.LockRetry) {
+					return nil
+				}
+				continue
+			}
 		}
-		if locked {
-			log.Info("relay is the leader")
-			return r.lead(ctx, log, conn)
+		if role, _ := w.state(); role != RoleStandby {
+			log.Debug("relay partition on standby: another relay publishes it")
 		}
-		if r.Status().Role != RoleStandby {
-			log.Info("relay is on standby: another relay publishes")
-		}
-		r.update(func(s *Status) { s.Role, s.BrokerConnected = RoleStandby, false })
-		r.readBacklog(ctx, conn)
+		w.set(RoleStandby, false)
 		if !sleep(ctx, r.cfg.LockRetry) {
 			return nil
 		}
 	}
 }
 
-// lead publishes while it holds the lock on conn.
-func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) error {
-	r.update(func(s *Status) { s.Role = RoleLeader })
+func (w *worker) state() (Role, bool) {
+	w.r.mu.Lock()
+	defer w.r.mu.Unlock()
+	return w.role, w.connected
+}
+
+// lead publishes the partition while it holds its lock on conn.
+func (w *worker) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) error {
+	r := w.r
+	w.set(RoleLeader, false)
 	if _, err := conn.Exec(ctx, "LISTEN "+FeedChannel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	offset, err := readOffset(ctx, conn)
+	offset, err := w.readOffset(ctx, log, conn)
 	if err != nil {
 		return err
 	}
 	var (
-		sess        *session
-		b           = backoff{max: r.cfg.MaxBackoff}
-		lastBacklog time.Time
+		sess *session
+		b    = backoff{max: r.cfg.MaxBackoff}
+		// scanned is the position up to which the partition's events are
+		// confirmed, in flight, or of other partitions: the next fetch
+		// starts after it.
+		scanned = offset
 		// inFlight is the window published in the previous turn, whose
 		// confirms are awaited only after the next window is published:
 		// two windows keep the broker busy while one is confirmed and
@@ -250,24 +363,26 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 	defer func() {
 		if inFlight != nil {
 			// A window runs to its end even when ctx ends: its confirms are
-			// awaited (bounded) and recorded, so a shutdown does not cause
-			// needless redeliveries.
-			_ = r.settle(ctx, conn, inFlight, &offset)
+			// awaited (bounded) and recorded, so a shutdown or a handover
+			// does not cause needless redeliveries.
+			_ = w.settle(ctx, conn, inFlight, &offset)
 		}
 		if sess != nil {
 			sess.close()
 		}
 	}()
 	for ctx.Err() == nil {
+		if r.share.shouldYield(w.part.Index) {
+			return errYield
+		}
 		if sess == nil {
 			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			s, err := dialSession(dctx, r.cfg.AMQPURL, r.cfg.Name, r.cfg.Exchange, r.cfg.Queue, r.onReturn(log))
+			s, err := dialSession(dctx, r.cfg.AMQPURL, r.share.connName(r.cfg.Name), r.cfg.Exchange, r.cfg.Queue, r.cfg.QueueType, r.onReturn(log))
 			cancel()
 			if err != nil {
 				r.cfg.OnPublishFailure("connection")
 				wait := b.next()
 				log.Warn("relay cannot reach the broker; events wait in the outbox", "err", err, "retry_in", wait.String())
-				r.readBacklog(ctx, conn)
 				if !sleep(ctx, wait) {
 					return nil
 				}
@@ -276,35 +391,27 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 			log.Info("relay connected to the broker", "exchange", r.cfg.Exchange)
 			sess = s
 			b.reset()
-			r.update(func(s *Status) { s.BrokerConnected = true })
+			w.setConnected(true)
 		}
 
-		after := offset
-		if inFlight != nil {
-			after = inFlight.rows[len(inFlight.rows)-1].ID
-		}
-		rows, err := fetchPending(ctx, conn, r.cfg.Window, after)
+		rows, upTo, err := fetchPending(ctx, conn, r.cfg.Window, scanned, w.part)
 		if err != nil {
 			return err
 		}
 		if err := Expand(ctx, conn, r.cfg.ExpandFunc, rows); err != nil {
 			return err
 		}
-		if len(rows) > 0 && time.Since(lastBacklog) > time.Second {
-			// Busy: keep the backlog in the status fresh all the same.
-			lastBacklog = time.Now()
-			r.readBacklog(ctx, conn)
-		}
 		var next *flight
 		if len(rows) > 0 {
 			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ConfirmTimeout)
 			next = publishRows(pctx, sess, rows)
 			cancel()
+			next.upTo = upTo
 		}
 		if inFlight != nil {
 			f := inFlight
 			inFlight = nil
-			if err := r.settle(ctx, conn, f, &offset); err != nil {
+			if err := w.settle(ctx, conn, f, &offset); err != nil {
 				var perr *publishFailure
 				if !errors.As(err, &perr) {
 					return err // the database: the session ends
@@ -317,20 +424,29 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 				log.Warn("relay publish failed; republishing from the first unconfirmed event", "err", perr.err, "confirmed", perr.confirmed, "window", len(f.rows), "retry_in", wait.String())
 				sess.close()
 				sess = nil
-				r.update(func(s *Status) { s.BrokerConnected = false })
+				scanned = offset
+				w.setConnected(false)
 				if !sleep(ctx, wait) {
 					return nil
 				}
 				continue
 			}
 		}
+		scanned = upTo
 		inFlight = next
 		if inFlight != nil {
 			continue
 		}
-		// Nothing pending and nothing in flight: wait for work.
-		r.readBacklog(ctx, conn)
-		if err := r.waitForWork(ctx, conn, sess); err != nil {
+		// Nothing pending and nothing in flight. A partition whose events
+		// are few moves its offset past the others' (at most once a
+		// wake-up), so that it is not read again after a restart.
+		if scanned > offset {
+			if err := markPublished(ctx, conn, w.part, scanned); err != nil {
+				return err
+			}
+			offset = scanned
+		}
+		if err := waitWake(ctx, conn, r.cfg.PollInterval, w.poke, sess.done); err != nil {
 			return err
 		}
 		if sess.isClosed() {
@@ -338,10 +454,37 @@ func (r *Relay) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) erro
 			log.Warn("broker connection closed; reconnecting")
 			sess.close()
 			sess = nil
-			r.update(func(s *Status) { s.BrokerConnected = false })
+			w.setConnected(false)
 		}
 	}
 	return nil
+}
+
+// readOffset reads the partition's offset. When the offsets are recorded
+// for another partition count, partition 0's leader replaces them once it
+// can lock every partition of both counts (no relay of the old count
+// leads any more); the others wait for it (errRepartition).
+func (w *worker) readOffset(ctx context.Context, log *slog.Logger, conn *pgx.Conn) (int64, error) {
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	offset, err := readOffset(qctx, conn, w.part)
+	var other errOtherPartitions
+	if !errors.As(err, &other) {
+		return offset, err
+	}
+	if w.part.Index != 0 {
+		return 0, errRepartition
+	}
+	done, err := repartition(qctx, conn, other.recorded, w.part.Of)
+	if err != nil {
+		return 0, err
+	}
+	if !done {
+		log.Warn("relays with another RELAY_PARTITIONS still lead; waiting for them to stop", "recorded", other.recorded, "partitions", w.part.Of)
+		return 0, errRepartition
+	}
+	log.Info("relay offsets repartitioned", "from", other.recorded, "to", w.part.Of)
+	return readOffset(qctx, conn, w.part)
 }
 
 // publishFailure is a window that the broker did not confirm in full.
@@ -357,27 +500,27 @@ func (e *publishFailure) Error() string { return e.err.Error() }
 // and in *offset. It returns a *publishFailure when the broker did not
 // confirm every row (the next fetch starts again after *offset), and the
 // database's error when marking fails.
-func (r *Relay) settle(ctx context.Context, conn *pgx.Conn, f *flight, offset *int64) error {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ConfirmTimeout)
+func (w *worker) settle(ctx context.Context, conn *pgx.Conn, f *flight, offset *int64) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.r.cfg.ConfirmTimeout)
 	defer cancel()
 	n, perr := f.await(wctx)
 	if n > 0 {
-		if err := markPublished(wctx, conn, f.rows[n-1].ID); err != nil {
+		// A window confirmed in full confirms its partition up to where
+		// its fetch looked; otherwise up to its last confirmed event.
+		upTo := f.rows[n-1].ID
+		if perr == nil && f.upTo > upTo {
+			upTo = f.upTo
+		}
+		if err := markPublished(wctx, conn, w.part, upTo); err != nil {
 			return err
 		}
-		*offset = f.rows[n-1].ID
-		r.published(f.rows[:n])
+		*offset = upTo
+		w.r.published(f.rows[:n])
 	}
 	if perr != nil {
 		return &publishFailure{err: perr, confirmed: n}
 	}
 	return nil
-}
-
-// waitForWork waits for a notification, a poke, the broker session's end or
-// PollInterval, whichever comes first.
-func (r *Relay) waitForWork(ctx context.Context, conn *pgx.Conn, sess *session) error {
-	return waitWake(ctx, conn, r.cfg.PollInterval, r.poke, sess.done)
 }
 
 // waitWake waits on conn for a notification, for a value or the close of

@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -102,4 +103,81 @@ func TestDecodeHeaders(t *testing.T) {
 	require.Equal(t, int64(9007199254740993), h["ledger-seq"], "no float rounding")
 	require.Equal(t, "y", h["x"])
 	require.InDelta(t, 1.5, h["f"], 0)
+}
+
+// TestShare checks how a process decides to take or give up a partition
+// from its view of the others.
+func TestShare(t *testing.T) {
+	t.Parallel()
+	view := func(me int64, leads map[int64]int) *membership {
+		v := &membership{leads: leads, led: map[int]bool{}}
+		for m := range leads {
+			v.members = append(v.members, m)
+		}
+		slices.Sort(v.members)
+		return v
+	}
+	cases := []struct {
+		name       string
+		partitions int
+		led        []int // by this process (instance 2)
+		others     map[int64]int
+		take       bool // mayTake of a partition not led
+		yield      bool // shouldYield of the highest led
+	}{
+		{"alone, view unknown", 4, nil, nil, true, false},
+		{"alone, takes all", 4, []int{0, 1, 2}, map[int64]int{}, true, false},
+		{"one partition, the other leads", 1, nil, map[int64]int{1: 1}, true, false},
+		{"one partition, led here, the other idle: no churn", 1, []int{0}, map[int64]int{1: 0}, false, false},
+		{"4 of 3: at the ceiling", 4, []int{0, 1}, map[int64]int{1: 1, 3: 1}, false, false},
+		{"4 of 3: over the ceiling", 4, []int{0, 1, 2}, map[int64]int{1: 1, 3: 0}, false, true},
+		{"4 of 3: another starves, this one the most with the higher instance", 4, []int{0, 1}, map[int64]int{1: 2, 3: 0}, false, true},
+		{"4 of 3: another starves, the other gives up first", 4, []int{0, 1}, map[int64]int{3: 2, 1: 0}, false, false},
+		{"4 of 3: leave the free one to the starving", 4, []int{0}, map[int64]int{1: 2, 3: 0}, false, false},
+		{"4 of 3: below the floor takes", 4, nil, map[int64]int{1: 2, 3: 1}, true, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := newShare(c.partitions)
+			s.instance = 2
+			for _, p := range c.led {
+				s.took(p)
+			}
+			if c.others != nil {
+				leads := map[int64]int{2: len(c.led)}
+				for m, n := range c.others {
+					leads[m] = n
+				}
+				v := view(2, leads)
+				for p := range c.partitions {
+					v.led[p] = true // no partition free: the fallback stays off
+				}
+				s.setView(v)
+			}
+			free := c.partitions - 1
+			require.Equal(t, c.take, s.mayTake(free), "mayTake")
+			if len(c.led) > 0 {
+				require.Equal(t, c.yield, s.shouldYield(slices.Max(c.led)), "shouldYield")
+				if len(c.led) > 1 {
+					require.False(t, s.shouldYield(slices.Min(c.led)), "only the highest is given up")
+				}
+			}
+		})
+	}
+
+	// A partition no view shows led is taken past freeLimit views,
+	// whatever the share says.
+	s := newShare(4)
+	s.instance = 2
+	s.took(0)
+	s.took(1)
+	v := func() *membership {
+		return &membership{members: []int64{1, 2, 3}, leads: map[int64]int{1: 1, 3: 0}, led: map[int]bool{0: true, 1: true, 2: true}}
+	}
+	for range freeLimit - 1 {
+		s.setView(v())
+		require.False(t, s.mayTake(3))
+	}
+	s.setView(v())
+	require.True(t, s.mayTake(3), "a partition without a leader for %d views is taken", freeLimit)
 }

@@ -1,12 +1,15 @@
 package outbox_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,7 +99,7 @@ func (e *env) enqueue(t *testing.T, users int, seq int) {
 			EventID: uuid.New(), RoutingKey: "ledger.entry.deposit",
 			Headers:   map[string]any{"ledger-user-id": u + 1, "ledger-seq": seq},
 			Body:      []byte(fmt.Sprintf(`{"user":%d,"seq":%d}`, u+1, seq)),
-			CreatedAt: time.Now(),
+			CreatedAt: time.Now(), UserID: int64(u + 1),
 		}
 	}
 	require.NoError(t, outbox.QueueEnqueue(b, msgs))
@@ -232,7 +235,7 @@ func TestEventLog(t *testing.T) {
 	require.Eventually(t, func() bool { return pendingRows(t, e.pool) == 0 }, 10*time.Second, 50*time.Millisecond)
 	var outboxRows, logRows, offset int64
 	require.NoError(t, e.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM event_log),
-    (SELECT position FROM relay_offset)`).Scan(&outboxRows, &logRows, &offset))
+    (SELECT position FROM relay_partitions WHERE partition = 0)`).Scan(&outboxRows, &logRows, &offset))
 	require.Zero(t, outboxRows, "sequenced rows leave the outbox")
 	require.Equal(t, int64(6), logRows, "and stay in the log")
 	require.Equal(t, int64(6), offset, "the relay's offset is past every confirmed event")
@@ -392,4 +395,174 @@ func TestRelayQueueAndReturns(t *testing.T) {
 		_ = ch.ExchangeDelete(e.exchange, false, false)
 		_ = conn.Close()
 	}
+}
+
+// partitioned sets the relay's partition count.
+func partitioned(n int) func(*outbox.RelayConfig) {
+	return func(c *outbox.RelayConfig) { c.Partitions = n }
+}
+
+// leadingCounts returns how many partitions each relay leads, and how many
+// in all.
+func leadingCounts(rs ...*outbox.Relay) ([]int, int) {
+	counts, total := make([]int, len(rs)), 0
+	for i, r := range rs {
+		counts[i] = len(r.Status().Leading)
+		total += counts[i]
+	}
+	return counts, total
+}
+
+// TestRelayPartitions: with 4 partitions and 3 relays, leadership spreads
+// (2, 1, 1); events of every user arrive complete and in per-user order
+// while the relay that leads two stops, and its partitions move to the
+// others; each partition keeps its own offset.
+func TestRelayPartitions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var (
+		relays []*outbox.Relay
+		stops  []func()
+	)
+	for _, n := range []string{"a", "b", "c"} {
+		r, stop := e.startRelay(t, outboxtest.UniqueName("relay-"+n), partitioned(4))
+		relays, stops = append(relays, r), append(stops, stop)
+	}
+	require.Eventually(t, func() bool {
+		counts, total := leadingCounts(relays...)
+		return total == 4 && slices.Min(counts) == 1 && slices.Max(counts) == 2
+	}, 20*time.Second, 20*time.Millisecond, "leadership spreads over the three relays")
+	counts, _ := leadingCounts(relays...)
+	t.Logf("partitions led: %v", counts)
+
+	const users, seqs = 12, 40
+	for seq := 1; seq <= seqs; seq++ {
+		e.enqueue(t, users, seq)
+		if seq == seqs/2 {
+			e.consumer.WaitDistinct(users*seq, 30*time.Second)
+			i := slices.Index(counts, 2)
+			stops[i]()
+			relays = slices.Delete(relays, i, i+1)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	require.Eventually(t, func() bool {
+		counts, total := leadingCounts(relays...)
+		return total == 4 && slices.Min(counts) == 2
+	}, 20*time.Second, 20*time.Millisecond, "the two left lead two partitions each")
+	requireOrdered(t, e.consumer.WaitDistinct(users*seqs, 60*time.Second), users, seqs)
+	require.Eventually(t, func() bool { return pendingRows(t, e.pool) == 0 }, 10*time.Second, 50*time.Millisecond)
+
+	rows, err := e.pool.Query(context.Background(), `SELECT partitions, position FROM relay_partitions ORDER BY partition`)
+	require.NoError(t, err)
+	type offset struct{ Partitions, Position int64 }
+	offsets, err := pgx.CollectRows(rows, pgx.RowToStructByPos[offset])
+	require.NoError(t, err)
+	require.Len(t, offsets, 4)
+	for _, o := range offsets {
+		require.Equal(t, int64(4), o.Partitions)
+		require.Positive(t, o.Position)
+	}
+	st, err := outbox.ReadClusterStatus(context.Background(), e.pool)
+	require.NoError(t, err)
+	require.Equal(t, 4, st.Partitions)
+	require.Equal(t, 4, st.Led)
+	require.True(t, st.LeaderPresent)
+}
+
+// TestRelayRepartition: offsets recorded for one partition move to four
+// only once no relay of the old count leads; from the smallest offset, so
+// nothing is skipped.
+func TestRelayRepartition(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	old, stopOld := e.startRelay(t, outboxtest.UniqueName("relay-one"))
+	require.Eventually(t, old.IsLeader, 10*time.Second, 20*time.Millisecond)
+	e.enqueue(t, 6, 1)
+	e.consumer.WaitDistinct(6, 30*time.Second)
+
+	four, _ := e.startRelay(t, outboxtest.UniqueName("relay-four"), partitioned(4))
+	e.enqueue(t, 6, 2)
+	e.consumer.WaitDistinct(12, 30*time.Second)
+	time.Sleep(500 * time.Millisecond) // several lock retries of the new relay
+	require.Empty(t, four.Status().Leading, "a relay of another count does not lead while the old one does")
+	var partitions int
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT partitions FROM relay_partitions LIMIT 1`).Scan(&partitions))
+	require.Equal(t, 1, partitions)
+
+	stopOld()
+	require.Eventually(t, func() bool { return len(four.Status().Leading) == 4 }, 20*time.Second, 20*time.Millisecond)
+	e.enqueue(t, 6, 3)
+	requireOrdered(t, e.consumer.WaitDistinct(18, 30*time.Second), 6, 3)
+	require.NoError(t, e.pool.QueryRow(context.Background(), `SELECT count(*) FROM relay_partitions WHERE partitions = 4`).Scan(&partitions))
+	require.Equal(t, 4, partitions)
+}
+
+// TestRelayQuorumQueue: RELAY_QUEUE_TYPE=quorum declares the relay's queue
+// as a quorum queue that keeps the events; a queue that exists with
+// another type is not silently reused: the relay reports why it cannot
+// declare it and publishes nothing.
+func TestRelayQuorumQueue(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	queue := outboxtest.UniqueName("test.ledger.events.quorum")
+	r, stop := e.startRelay(t, outboxtest.UniqueName("relay-quorum"), func(c *outbox.RelayConfig) {
+		c.Queue, c.QueueType = queue, outbox.QueueQuorum
+	})
+	e.enqueue(t, 3, 1)
+	require.Eventually(t, func() bool { return pendingRows(t, e.pool) == 0 }, 20*time.Second, 20*time.Millisecond)
+	stop()
+	require.Zero(t, r.Status().Returned)
+
+	conn, err := amqp.Dial(outboxtest.URL())
+	require.NoError(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	require.NoError(t, err)
+	require.Equal(t, 3, q.Messages, "the quorum queue keeps the events")
+	// A declaration as classic of a quorum queue is refused by the broker:
+	// the queue's type is the one it was made with.
+	_, err = ch.QueueDeclare(queue, true, false, false, false, nil)
+	require.Error(t, err)
+	ch, err = conn.Channel()
+	require.NoError(t, err)
+	_, err = ch.QueueDelete(queue, false, false, false)
+	require.NoError(t, err)
+
+	// The other way round: a classic queue, and a relay told quorum.
+	classic := outboxtest.UniqueName("test.ledger.events.classic")
+	_, err = ch.QueueDeclare(classic, true, false, false, false, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = ch.QueueDelete(classic, false, false, false) })
+	var logs syncBuffer
+	r, _ = e.startRelay(t, outboxtest.UniqueName("relay-mismatch"), func(c *outbox.RelayConfig) {
+		c.Queue, c.QueueType = classic, outbox.QueueQuorum
+		c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	e.enqueue(t, 1, 2)
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), "it exists with other arguments")
+	}, 20*time.Second, 20*time.Millisecond, "the relay says why")
+	require.False(t, r.Status().BrokerConnected)
+	require.Positive(t, pendingRows(t, e.pool), "nothing is published")
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -184,11 +184,11 @@ func (s *Sequencer) waitForWork(ctx context.Context, conn *pgx.Conn) error {
 // saved.
 const sequenceRun = `WITH moved AS (
     DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $2)
-    RETURNING id, event_id, routing_key, source_id, headers, body, created_at)
-INSERT INTO event_log (position, event_id, routing_key, source_id, headers, body, created_at)
+    RETURNING id, event_id, routing_key, source_id, headers, body, created_at, user_id)
+INSERT INTO event_log (position, event_id, routing_key, source_id, headers, body, created_at, user_id)
 SELECT $1::bigint + row_number() OVER (ORDER BY id),
     CASE WHEN event_id IS DISTINCT FROM source_id THEN event_id END, routing_key, source_id,
-    CASE WHEN body IS NOT NULL THEN headers END, body, created_at
+    CASE WHEN body IS NOT NULL THEN headers END, body, created_at, user_id
 FROM moved`
 
 // sequence moves up to limit outbox rows, in id order, into the event log

@@ -34,11 +34,41 @@ FROM event_log WHERE position > $2`
 	eventLogAfterOfType = eventLogColumns + ` AND starts_with(routing_key, $3) ORDER BY position LIMIT $1`
 )
 
-// fetchPending reads up to limit events of the log after the position
-// after, in position order. Positions become visible in increasing order
-// (see Sequencer), so paging by position skips nothing.
-func fetchPending(ctx context.Context, conn *pgx.Conn, limit int, after int64) ([]pendingRow, error) {
-	return ReadLog(ctx, conn, after, limit, "")
+// eventLogPartitionAfter reads partition $4 of $3 (user_id mod $3 = $4)
+// after position $2 and up to $5.
+const eventLogPartitionAfter = eventLogColumns + ` AND position <= $5 AND user_id % $3 = $4 ORDER BY position LIMIT $1`
+
+// lastPosition is the log's last position (0 when empty).
+const lastPosition = `SELECT coalesce(max(position), 0) FROM event_log`
+
+// fetchPending reads up to limit events of partition part after the
+// position after, in position order, and the position up to which it
+// looked: every event of the partition up to upTo is among rows or at or
+// before after. Positions become visible in increasing order (see
+// Sequencer), so paging by position skips nothing. With one partition it
+// reads the log as it is; with more it first reads the log's end, so that
+// a partition without events moves its offset past the others' instead of
+// scanning them again.
+func fetchPending(ctx context.Context, conn *pgx.Conn, limit int, after int64, part Partition) (rows []pendingRow, upTo int64, err error) {
+	if part.Of == 1 {
+		rows, err = ReadLog(ctx, conn, after, limit, "")
+		upTo = after
+		if len(rows) > 0 {
+			upTo = rows[len(rows)-1].ID
+		}
+		return rows, upTo, err
+	}
+	if err := conn.QueryRow(ctx, lastPosition).Scan(&upTo); err != nil {
+		return nil, 0, fmt.Errorf("read the log's end: %w", err)
+	}
+	if upTo <= after {
+		return nil, after, nil
+	}
+	rows, err = readLog(ctx, conn, eventLogPartitionAfter, limit, after, part.Of, part.Index, upTo)
+	if len(rows) == limit {
+		upTo = rows[len(rows)-1].ID
+	}
+	return rows, upTo, err
 }
 
 // ReadLog reads up to limit events of the log after the position after,
@@ -46,10 +76,14 @@ func fetchPending(ctx context.Context, conn *pgx.Conn, limit int, after int64) (
 // when it is not empty. Slim events have no Headers and Body: Expand
 // builds them.
 func ReadLog(ctx context.Context, q Querier, after int64, limit int, typePrefix string) ([]LogEvent, error) {
-	sql, args := eventLogAfter, []any{limit, after}
 	if typePrefix != "" {
-		sql, args = eventLogAfterOfType, append(args, typePrefix)
+		return readLog(ctx, q, eventLogAfterOfType, limit, after, typePrefix)
 	}
+	return readLog(ctx, q, eventLogAfter, limit, after)
+}
+
+// readLog runs sql, one of the eventLog queries, with args.
+func readLog(ctx context.Context, q Querier, sql string, args ...any) ([]LogEvent, error) {
 	rows, err := q.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("fetch pending events: %w", err)
@@ -108,37 +142,92 @@ func decodeHeaders(s string) (map[string]any, error) {
 }
 
 const (
-	relayOffsetRead  = `SELECT position FROM relay_offset`
-	relayOffsetWrite = `UPDATE relay_offset SET position = $1 WHERE position < $1`
+	partitionOffsetRead  = `SELECT partitions, position FROM relay_partitions WHERE partition = $1`
+	partitionOffsetWrite = `UPDATE relay_partitions SET position = $1 WHERE partition = $2 AND partitions = $3 AND position < $1`
+	// repartitionOffsets replaces every partition's offset with $1 new
+	// ones, all at the smallest old one: nothing is skipped, and what
+	// some old partitions had confirmed already is published again.
+	repartitionOffsets = `WITH old AS (DELETE FROM relay_partitions RETURNING position)
+INSERT INTO relay_partitions (partition, partitions, position)
+SELECT p, $1::int, (SELECT coalesce(min(position), 0) FROM old) FROM generate_series(0, $1::int - 1) AS p`
 )
 
+// errOtherPartitions is returned by readOffset when the offsets were
+// recorded for another number of partitions.
+type errOtherPartitions struct{ recorded int }
+
+func (e errOtherPartitions) Error() string {
+	return fmt.Sprintf("the relay offsets are recorded for %d partitions", e.recorded)
+}
+
 // readOffset returns the position up to which the broker confirmed every
-// event.
-func readOffset(ctx context.Context, conn *pgx.Conn) (int64, error) {
-	var p int64
-	if err := conn.QueryRow(ctx, relayOffsetRead).Scan(&p); err != nil {
+// event of part, or errOtherPartitions when the offsets are recorded for
+// another count.
+func readOffset(ctx context.Context, conn *pgx.Conn, part Partition) (int64, error) {
+	var (
+		n int
+		p int64
+	)
+	err := conn.QueryRow(ctx, partitionOffsetRead, part.Index).Scan(&n, &p)
+	if errors.Is(err, pgx.ErrNoRows) {
+		if err := conn.QueryRow(ctx, `SELECT partitions FROM relay_partitions LIMIT 1`).Scan(&n); err != nil {
+			return 0, fmt.Errorf("read relay partitions: %w", err)
+		}
+	} else if err != nil {
 		return 0, fmt.Errorf("read relay offset: %w", err)
+	}
+	if n != part.Of {
+		return 0, errOtherPartitions{recorded: n}
 	}
 	return p, nil
 }
 
-// markPublished records that the broker confirmed every event up to
-// position: one row's update, however many events.
-func markPublished(ctx context.Context, conn *pgx.Conn, position int64) error {
-	if _, err := conn.Exec(ctx, relayOffsetWrite, position); err != nil {
+// repartition replaces the offsets recorded for from partitions with to
+// new ones, on conn, which holds partition 0's lock. It first takes the
+// lock of every other partition of either count, released when it
+// returns: when one is held elsewhere a relay still leads, and it returns
+// false having changed nothing.
+func repartition(ctx context.Context, conn *pgx.Conn, from, to int) (bool, error) {
+	var held []int64
+	defer func() {
+		for _, k := range held {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, k)
+		}
+	}()
+	for i := 1; i < max(from, to); i++ {
+		var locked bool
+		if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, partitionLockKey(i)).Scan(&locked); err != nil {
+			return false, fmt.Errorf("try relay lock: %w", err)
+		}
+		if !locked {
+			return false, nil
+		}
+		held = append(held, partitionLockKey(i))
+	}
+	if _, err := conn.Exec(ctx, repartitionOffsets, to); err != nil {
+		return false, fmt.Errorf("repartition relay offsets: %w", err)
+	}
+	return true, nil
+}
+
+// markPublished records that the broker confirmed every event of part up
+// to position: one row's update, however many events.
+func markPublished(ctx context.Context, conn *pgx.Conn, part Partition, position int64) error {
+	if _, err := conn.Exec(ctx, partitionOffsetWrite, position, part.Index, part.Of); err != nil {
 		return fmt.Errorf("mark events published: %w", err)
 	}
 	return nil
 }
 
 // outboxBacklog counts the events not yet confirmed: those still waiting
-// for a position, and those of the log after the relay's offset; the
-// oldest is the oldest of either.
-const outboxBacklog = `WITH o AS (SELECT position FROM relay_offset),
+// for a position, and those of the log after their partition's offset; the
+// oldest is the oldest of either. It reads every unconfirmed event of the
+// log once.
+const outboxBacklog = `WITH o AS (SELECT partition, partitions, position FROM relay_partitions),
 unsequenced AS (SELECT count(*) AS n, min(created_at) AS oldest FROM outbox),
-unpublished AS (SELECT coalesce(max(position), (SELECT position FROM o)) - (SELECT position FROM o) AS n,
-    (SELECT created_at FROM event_log WHERE position = (SELECT position FROM o) + 1) AS oldest FROM event_log
-    WHERE position > (SELECT position FROM o))
+unpublished AS (SELECT count(*) AS n, min(l.created_at) AS oldest
+    FROM event_log l JOIN o ON o.partition = l.user_id % o.partitions
+    WHERE l.position > (SELECT coalesce(min(position), 0) FROM o) AND l.position > o.position)
 SELECT unsequenced.n + unpublished.n,
     coalesce(extract(epoch FROM now() - least(unsequenced.oldest, unpublished.oldest)), 0)::float8
 FROM unsequenced, unpublished`
@@ -217,24 +306,33 @@ func ReadBacklog(ctx context.Context, q Querier) (Backlog, error) {
 	return b, nil
 }
 
-// ClusterStatus is what the database tells of the relays: whether one holds
-// the leader lock, and the backlog.
+// ClusterStatus is what the database tells of the relays: how many
+// partitions there are, how many of them a relay leads, and the backlog.
 type ClusterStatus struct {
+	// LeaderPresent is true when every partition has a leader.
 	LeaderPresent bool `json:"leaderPresent"`
+	Partitions    int  `json:"partitions"`
+	Led           int  `json:"led"`
 	Backlog
 }
 
-// The advisory lock's key appears in pg_locks split in two 32-bit halves.
-const relayLockHeld = `SELECT EXISTS (SELECT 1 FROM pg_locks
+// relayLocksHeld counts the partitions ($2 of them) whose advisory lock
+// is held; a bigint key appears in pg_locks split in two 32-bit halves.
+const relayLocksHeld = `SELECT count(*) FROM pg_locks
 WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND classid::bigint = ($1::bigint >> 32) AND objid::bigint = ($1::bigint & 4294967295) AND objsubid = 1 AND granted)`
+  AND objsubid = 1 AND granted
+  AND (classid::bigint << 32 | objid::bigint) IN (SELECT $1::bigint + (p::bigint << 8) FROM generate_series(0, $2::int - 1) AS p)`
 
-// ReadClusterStatus reports whether a relay leads and the backlog.
+// ReadClusterStatus reports how many partitions are led and the backlog.
 func ReadClusterStatus(ctx context.Context, q Querier) (ClusterStatus, error) {
 	var st ClusterStatus
-	if err := q.QueryRow(ctx, relayLockHeld, relayLockKey).Scan(&st.LeaderPresent); err != nil {
-		return st, fmt.Errorf("read relay lock: %w", err)
+	if err := q.QueryRow(ctx, `SELECT partitions FROM relay_partitions LIMIT 1`).Scan(&st.Partitions); err != nil {
+		return st, fmt.Errorf("read relay partitions: %w", err)
 	}
+	if err := q.QueryRow(ctx, relayLocksHeld, relayLockKey, st.Partitions).Scan(&st.Led); err != nil {
+		return st, fmt.Errorf("read relay locks: %w", err)
+	}
+	st.LeaderPresent = st.Led == st.Partitions
 	b, err := ReadBacklog(ctx, q)
 	st.Backlog = b
 	return st, err

@@ -196,27 +196,38 @@ LEDGERD_PID=$!; PIDS+=($LEDGERD_PID)
 for _ in $(seq 100); do curl -sf http://127.0.0.1:3998/healthz >/dev/null && break; sleep 0.1; done
 lt drain-burst http://127.0.0.1:3998 -scenario spread -n "$DRAIN_N"
 stop_ledgerd
-# Unpublished: waiting for a position, or in the event log past the relay's offset.
-unpublished() { $PSQL -d $DB -At -c "SELECT (SELECT count(*) FROM outbox) + (SELECT coalesce(max(position), 0) FROM event_log) - (SELECT position FROM relay_offset)"; }
-pending=$(unpublished)
-log "relay drain of $pending events"
-DATABASE_URL=$DBURL HTTP_ADDR=127.0.0.1:3993 AMQP_EXCHANGE=$EXCHANGE RELAY_QUEUE=$EXCHANGE.drain LOG_LEVEL=error \
-  bin/ledgerd relay > "$OUT/relay.log" 2>&1 &
-RELAY_PID=$!; PIDS+=($RELAY_PID)
-t0=""; left=$pending
-for _ in $(seq 6000); do
-  status=$(curl -sf http://127.0.0.1:3993/readyz || true)
-  published=$(printf '%s' "$status" | sed -n 's/.*"published":\([0-9]*\).*/\1/p')
-  if [ -n "$published" ] && [ "$published" -gt 0 ] && [ -z "$t0" ]; then t0=$(date +%s.%N); fi
-  if [ -n "$published" ] && [ "$published" -ge "$pending" ]; then break; fi
-  sleep 0.05
+# The same backlog is drained three times, by one `ledgerd relay` with 1, 2
+# and 4 partitions: before each, the offsets are set back to the burst's
+# start as one partition's (a relay of another count repartitions them
+# from there), and the drain queue is emptied.
+base=$($PSQL -d $DB -At -c "SELECT position FROM relay_partitions WHERE partition = 0")
+pending=$($PSQL -d $DB -At -c "SELECT (SELECT count(*) FROM outbox) + (SELECT coalesce(max(position), 0) FROM event_log) - $base")
+# Unpublished: waiting for a position, or in the event log past its partition's offset.
+unpublished() { $PSQL -d $DB -At -c "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM event_log l JOIN relay_partitions o
+  ON o.partition = l.user_id % o.partitions WHERE l.position > o.position)"; }
+for parts in 1 2 4; do
+  $PSQL -d $DB -q -c "BEGIN; DELETE FROM relay_partitions; INSERT INTO relay_partitions VALUES (0, 1, $base); COMMIT;"
+  rabbitmqctl -q purge_queue "$EXCHANGE.drain" >/dev/null 2>&1 || true
+  log "relay drain of $pending events, $parts partition(s)"
+  DATABASE_URL=$DBURL HTTP_ADDR=127.0.0.1:3993 AMQP_EXCHANGE=$EXCHANGE RELAY_QUEUE=$EXCHANGE.drain RELAY_PARTITIONS=$parts LOG_LEVEL=error \
+    bin/ledgerd relay > "$OUT/relay-$parts.log" 2>&1 &
+  RELAY_PID=$!; PIDS+=($RELAY_PID)
+  t0=""; left=$pending
+  for _ in $(seq 6000); do
+    status=$(curl -sf http://127.0.0.1:3993/readyz || true)
+    published=$(printf '%s' "$status" | sed -n 's/.*"published":\([0-9]*\).*/\1/p')
+    if [ -n "$published" ] && [ "$published" -gt 0 ] && [ -z "$t0" ]; then t0=$(date +%s.%N); fi
+    if [ -n "$published" ] && [ "$published" -ge "$pending" ]; then break; fi
+    sleep 0.05
+  done
+  t1=$(date +%s.%N)
+  kill "$RELAY_PID"; wait "$RELAY_PID" 2>/dev/null || true
+  left=$(unpublished)
+  rate=$(awk -v n="$pending" -v a="${t0:-$t1}" -v b="$t1" 'BEGIN { d = b - a; if (d <= 0) d = 0.001; printf "%.0f", n / d }')
+  name=relay-drain; [ "$parts" = 1 ] || name=relay-drain-$parts
+  printf '{"scenario":"%s","rps":%s,"requests":%s,"ok":%s,"details":{"left_pending":%s,"partitions":%s}}\n' \
+    "$name" "$rate" "$pending" "$([ "$left" = 0 ] && echo true || echo false)" "$left" "$parts" > "$OUT/$name.json"
 done
-t1=$(date +%s.%N)
-kill "$RELAY_PID"; wait "$RELAY_PID" 2>/dev/null || true
-left=$(unpublished)
-rate=$(awk -v n="$pending" -v a="${t0:-$t1}" -v b="$t1" 'BEGIN { d = b - a; if (d <= 0) d = 0.001; printf "%.0f", n / d }')
-printf '{"scenario":"relay-drain","rps":%s,"requests":%s,"ok":%s,"details":{"left_pending":%s}}\n' \
-  "$rate" "$pending" "$([ "$left" = 0 ] && echo true || echo false)" "$left" > "$OUT/relay-drain.json"
 rabbitmqctl -q delete_queue "$EXCHANGE.drain" >/dev/null 2>&1 || true
 
 # (f) a long history -----------------------------------------------------

@@ -12,6 +12,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/ledgerd/ledgerd/api"
+	"github.com/ledgerd/ledgerd/outbox"
 	"github.com/ledgerd/ledgerd/signing"
 )
 
@@ -79,11 +80,16 @@ type amqpSettings struct {
 	AMQPURL    string `name:"amqp-url" envvar:"AMQP_URL" default:"amqp://guest:guest@localhost:5672/" placeholder:"URL" group:"events" help:"RabbitMQ URL"`
 	Exchange   string `name:"amqp-exchange" envvar:"AMQP_EXCHANGE" default:"ledger.events" placeholder:"NAME" group:"events" help:"topic exchange of the events"`
 	RelayQueue string `name:"relay-queue" envvar:"RELAY_QUEUE" emptyenv:"" default:"ledger.events.all" placeholder:"NAME" group:"events" help:"durable queue bound to the exchange with #; empty declares none"`
+	QueueType  string `name:"relay-queue-type" envvar:"RELAY_QUEUE_TYPE" default:"classic" enum:"classic,quorum" placeholder:"TYPE" group:"events" help:"type of RELAY_QUEUE: classic, or quorum (replicated over a RabbitMQ cluster); an existing queue keeps its type"`
+	Partitions int    `name:"relay-partitions" envvar:"RELAY_PARTITIONS" default:"1" placeholder:"N" group:"events" help:"partitions the events are split into by user (1..256), each published by one relay at a time; every relay of a database needs the same"`
 }
 
 func (s amqpSettings) validate() error {
 	if s.Exchange == "" {
 		return fmt.Errorf("AMQP_EXCHANGE (--amqp-exchange) must not be empty")
+	}
+	if s.Partitions < 1 || s.Partitions > outbox.MaxPartitions {
+		return fmt.Errorf("RELAY_PARTITIONS (--relay-partitions) must be 1..%d, got %d", outbox.MaxPartitions, s.Partitions)
 	}
 	return nil
 }

@@ -36,7 +36,7 @@ func (c *relayCmd) Run(ctx context.Context, s streams) error {
 	}
 	logger := newLogger(c.logSettings, s.stderr)
 	slog.SetDefault(logger)
-	logger.Info("relay starting", "database", redactURL(c.DatabaseURL), "exchange", c.Exchange, "queue", c.RelayQueue)
+	logger.Info("relay starting", "database", redactURL(c.DatabaseURL), "exchange", c.Exchange, "queue", c.RelayQueue, "queueType", c.QueueType, "partitions", c.Partitions)
 	m := metrics.New()
 	m.RegisterBuildInfo(version, revision)
 	rc := relayConfig(c.DatabaseURL, c.amqpSettings, logger)

@@ -104,6 +104,17 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 		OnCommit: notifier.Committed, Observer: m, FeedChangedFunc: listener.Changed,
 		ReadPool: readPool, ReadMaxLag: cfg.ReadMaxLag,
 	})
+	if readPool != nil {
+		m.RegisterReplica(func() metrics.ReplicaState {
+			ctx, cancel := context.WithTimeout(bgCtx, 2*time.Second)
+			defer cancel()
+			st := l.ReplicaStatus(ctx)
+			// The last sample measured the lag when it put the replica in
+			// use or found it lagging; not when it was down, starting, the
+			// primary unreachable or nothing replayed.
+			return metrics.ReplicaState{InUse: st.InUse, Measured: st.InUse || st.Reason == "lagging", Lag: st.Lag}
+		})
+	}
 	if cfg.AuditEnabled {
 		auditor := ledger.NewAuditor(l, ledger.AuditorConfig{Interval: cfg.AuditInterval, OnPass: m.AuditPass, Logger: logger})
 		background.Go(func() { auditor.Run(bgCtx) })
@@ -249,7 +260,7 @@ func relayMetrics(r *outbox.Relay) func() metrics.RelayState {
 	return func() metrics.RelayState {
 		st := r.Status()
 		return metrics.RelayState{
-			Leader: st.Role == outbox.RoleLeader, BrokerConnected: st.BrokerConnected,
+			Leading: len(st.Leading), Partitions: st.Partitions, BrokerConnected: st.BrokerConnected,
 			Pending: st.Pending, OldestPendingAge: st.OldestAgeSeconds,
 		}
 	}
@@ -286,6 +297,8 @@ func relayConfig(databaseURL string, s amqpSettings, logger *slog.Logger) outbox
 		AMQPURL:     s.AMQPURL,
 		Exchange:    s.Exchange,
 		Queue:       s.RelayQueue,
+		QueueType:   s.QueueType,
+		Partitions:  s.Partitions,
 		Logger:      logger,
 		ExpandFunc:  ledger.ExpandEvents,
 	}

@@ -107,7 +107,9 @@ func goodRuns(tb testing.TB) string {
 		"verify-batched.json":          `{"scenario":"verify","ok":true,"details":{"output":"verify: OK"}}`,
 		"verify-unbatched.json":        `{"scenario":"verify","ok":true,"details":{"output":"verify: OK"}}`,
 		"drain-burst.json":             report("spread", 5000, 300, ""),
-		"relay-drain.json":             `{"scenario":"relay-drain","rps":11000,"requests":50100,"ok":true,"details":{"left_pending":0}}`,
+		"relay-drain.json":             `{"scenario":"relay-drain","rps":11000,"requests":50100,"ok":true,"details":{"left_pending":0,"partitions":1}}`,
+		"relay-drain-2.json":           `{"scenario":"relay-drain-2","rps":15000,"requests":50100,"ok":true,"details":{"left_pending":0,"partitions":2}}`,
+		"relay-drain-4.json":           `{"scenario":"relay-drain-4","rps":18000,"requests":50100,"ok":true,"details":{"left_pending":0,"partitions":4}}`,
 		"amqp-ceiling.json":            `{"scenario":"amqp-ceiling","rps":12000,"ok":true}`,
 		"history-fill.json":            `{"scenario":"history","ok":true,"details":{"user_entries":1000000,"entries":5000000,"written":0,"audit_pass_seconds":1.5,"audit_users":1,"audit_entries":100000,"audit_failing":0}}`,
 		"history-long.json":            strings.Replace(report("hot-sustained", 7600, 190, ""), `"ok":true`, `"ok":true,"details":{"prior_entries":1000000}`, 1),
@@ -219,6 +221,7 @@ func TestPage(t *testing.T) {
 	require.Contains(t, md, "over its 1,000,001 entries: 2100 ms")
 	require.Contains(t, md, "1 users, 100,000 entries in 1.50 s, 0 failing")
 	require.Contains(t, md, "1027 bytes of WAL\nand 498 bytes of table growth")
+	require.Contains(t, md, "| 4 | 18000 | 1.64× | 1.50× |", "the drain with 4 relay partitions")
 	require.NotContains(t, md, "**not met**")
 
 	files, err := os.ReadDir(plots)
