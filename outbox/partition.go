@@ -174,15 +174,6 @@ func (s *share) shouldYield(p int) bool {
 	return starved
 }
 
-// leading returns the partitions led here, in order.
-func (s *share) leading() []int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := mapKeys(s.led)
-	slices.Sort(out)
-	return out
-}
-
 func (s *share) setView(v *membership) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

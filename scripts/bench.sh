@@ -77,8 +77,8 @@ INSERT INTO entries (id, user_id, seq, type, amount, balance_after, created_at, 
   SELECT gen_random_uuid(), :uid, :s, 'deposit', :amount, :b, now(), p.h, sha256(p.h || int8send(:s))
   FROM (SELECT coalesce((SELECT hash FROM entries WHERE user_id = :uid AND seq = :s - 1),
         '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea) AS h) p;
-INSERT INTO outbox (event_id, routing_key, headers, body, created_at)
-  VALUES (gen_random_uuid(), 'ledger.entry.deposit', '{}', '{"data":{}}', now());
+INSERT INTO outbox (event_id, routing_key, headers, body, created_at, user_id)
+  VALUES (gen_random_uuid(), 'ledger.entry.deposit', '{}', '{"data":{}}', now(), :uid);
 COMMIT;
 SQL
 pgbench_run() { # name users clients
@@ -196,21 +196,24 @@ LEDGERD_PID=$!; PIDS+=($LEDGERD_PID)
 for _ in $(seq 100); do curl -sf http://127.0.0.1:3998/healthz >/dev/null && break; sleep 0.1; done
 lt drain-burst http://127.0.0.1:3998 -scenario spread -n "$DRAIN_N"
 stop_ledgerd
-# The same backlog is drained three times, by one `ledgerd relay` with 1, 2
-# and 4 partitions: before each, the offsets are set back to the burst's
-# start as one partition's (a relay of another count repartitions them
-# from there), and the drain queue is emptied.
+# The same backlog is drained four times, by one `ledgerd relay` with 1, 2
+# and 4 partitions into a classic queue, and with 1 into a quorum queue:
+# before each, the offsets are set back to the burst's start as one
+# partition's (a relay of another count repartitions them from there), and
+# the drain queue is emptied.
 base=$($PSQL -d $DB -At -c "SELECT position FROM relay_partitions WHERE partition = 0")
 pending=$($PSQL -d $DB -At -c "SELECT (SELECT count(*) FROM outbox) + (SELECT coalesce(max(position), 0) FROM event_log) - $base")
 # Unpublished: waiting for a position, or in the event log past its partition's offset.
 unpublished() { $PSQL -d $DB -At -c "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM event_log l JOIN relay_partitions o
   ON o.partition = l.user_id % o.partitions WHERE l.position > o.position)"; }
-for parts in 1 2 4; do
+for run in 1 2 4 1-quorum; do
+  parts=${run%-quorum}; qtype=classic; queue=$EXCHANGE.drain
+  [ "$run" = "$parts" ] || { qtype=quorum; queue=$EXCHANGE.drainq; }
   $PSQL -d $DB -q -c "BEGIN; DELETE FROM relay_partitions; INSERT INTO relay_partitions VALUES (0, 1, $base); COMMIT;"
-  rabbitmqctl -q purge_queue "$EXCHANGE.drain" >/dev/null 2>&1 || true
-  log "relay drain of $pending events, $parts partition(s)"
-  DATABASE_URL=$DBURL HTTP_ADDR=127.0.0.1:3993 AMQP_EXCHANGE=$EXCHANGE RELAY_QUEUE=$EXCHANGE.drain RELAY_PARTITIONS=$parts LOG_LEVEL=error \
-    bin/ledgerd relay > "$OUT/relay-$parts.log" 2>&1 &
+  rabbitmqctl -q purge_queue "$queue" >/dev/null 2>&1 || true
+  log "relay drain of $pending events, $parts partition(s), $qtype queue"
+  DATABASE_URL=$DBURL HTTP_ADDR=127.0.0.1:3993 AMQP_EXCHANGE=$EXCHANGE RELAY_QUEUE=$queue RELAY_QUEUE_TYPE=$qtype RELAY_PARTITIONS=$parts LOG_LEVEL=error \
+    bin/ledgerd relay > "$OUT/relay-$run.log" 2>&1 &
   RELAY_PID=$!; PIDS+=($RELAY_PID)
   t0=""; left=$pending
   for _ in $(seq 6000); do
@@ -224,11 +227,12 @@ for parts in 1 2 4; do
   kill "$RELAY_PID"; wait "$RELAY_PID" 2>/dev/null || true
   left=$(unpublished)
   rate=$(awk -v n="$pending" -v a="${t0:-$t1}" -v b="$t1" 'BEGIN { d = b - a; if (d <= 0) d = 0.001; printf "%.0f", n / d }')
-  name=relay-drain; [ "$parts" = 1 ] || name=relay-drain-$parts
-  printf '{"scenario":"%s","rps":%s,"requests":%s,"ok":%s,"details":{"left_pending":%s,"partitions":%s}}\n' \
-    "$name" "$rate" "$pending" "$([ "$left" = 0 ] && echo true || echo false)" "$left" "$parts" > "$OUT/$name.json"
+  name=relay-drain; [ "$run" = 1 ] || name=relay-drain-$run
+  printf '{"scenario":"%s","rps":%s,"requests":%s,"ok":%s,"details":{"left_pending":%s,"partitions":%s,"queue_type":"%s"}}\n' \
+    "$name" "$rate" "$pending" "$([ "$left" = 0 ] && echo true || echo false)" "$left" "$parts" "$qtype" > "$OUT/$name.json"
 done
 rabbitmqctl -q delete_queue "$EXCHANGE.drain" >/dev/null 2>&1 || true
+rabbitmqctl -q delete_queue "$EXCHANGE.drainq" >/dev/null 2>&1 || true
 
 # (f) a long history -----------------------------------------------------
 # One user with HISTORY_ENTRIES entries and HISTORY_TOTAL in the table,

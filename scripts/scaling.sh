@@ -10,7 +10,10 @@
 #       cluster, the load tool spreading its connections round-robin over
 #       them, hot and spread;
 #   (c) one ledgerd on a primary made with scripts/pg-cluster.sh, without
-#       and then with a synchronous standby, hot and spread.
+#       and then with a synchronous standby, hot and spread; then with the
+#       standby again at MAX_INFLIGHT=16 (more transactions waiting for the
+#       standby at once).
+# SCALING_ONLY=standby runs (c) alone (about 3 minutes).
 # `ledgerd verify` after each configuration. Prints one line a run
 # (name, req/s, p99 ms, result; then the write transactions per second
 # and their mean batch, summed over the processes, over the load tool's
@@ -70,8 +73,8 @@ INSERT INTO entries (id, user_id, seq, type, amount, balance_after, created_at, 
   SELECT gen_random_uuid(), :uid, :s, 'deposit', :amount, :b, now(), p.h, sha256(p.h || int8send(:s))
   FROM (SELECT coalesce((SELECT hash FROM entries WHERE user_id = :uid AND seq = :s - 1),
         '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea) AS h) p;
-INSERT INTO outbox (event_id, routing_key, headers, body, created_at)
-  VALUES (gen_random_uuid(), 'ledger.entry.deposit', '{}', '{"data":{}}', now());
+INSERT INTO outbox (event_id, routing_key, headers, body, created_at, user_id)
+  VALUES (gen_random_uuid(), 'ledger.entry.deposit', '{}', '{"data":{}}', now(), :uid);
 COMMIT;
 SQL
 pgbench_run() { # name users clients
@@ -82,8 +85,10 @@ pgbench_run() { # name users clients
   printf '%-24s %8s tps\n' "pgbench-$1" "$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$OUT/$1.pgbench.txt" | head -n 1)"
 }
 log "pgbench ceilings"
-pgbench_run hot 1 8
-pgbench_run spread "$SPREAD_USERS" 32
+if [ "${SCALING_ONLY:-}" != standby ]; then
+  pgbench_run hot 1 8
+  pgbench_run spread "$SPREAD_USERS" 32
+fi
 
 # ledgerd processes -------------------------------------------------------
 # start_servers PORT N: N ledgerd serve processes on $DB at the cluster on
@@ -94,7 +99,7 @@ start_servers() {
   URLS=""; SERVERS=()
   for i in $(seq "$n"); do
     addr=127.0.0.1:$((3980 + i))
-    DATABASE_URL=$(dburl "$port") HTTP_ADDR=$addr MAX_BATCH=512 MAX_INFLIGHT=4 AMQP_EXCHANGE=$EXCHANGE RELAY_QUEUE= \
+    DATABASE_URL=$(dburl "$port") HTTP_ADDR=$addr MAX_BATCH=512 MAX_INFLIGHT=${INFLIGHT:-4} AMQP_EXCHANGE=$EXCHANGE RELAY_QUEUE= \
       LOG_LEVEL=error bin/ledgerd serve --no-migrate > "$OUT/server-$port-$n-$i.log" 2>&1 &
     SERVERS+=($!); PIDS+=($!)
     URLS=${URLS:+$URLS,}http://$addr
@@ -164,6 +169,7 @@ scenarios() {
 
 # (b) 1, 2 and 4 replicas on one database ---------------------------------
 for n in 1 2 4; do
+  [ "${SCALING_ONLY:-}" = standby ] && break
   log "$n ledgerd process(es) on one database"
   fresh_db 5432
   start_servers 5432 "$n"
@@ -190,4 +196,10 @@ start_servers "$PRIMARY_PORT" 1
 scenarios "$PRIMARY_PORT" "primary-sync-standby"
 stop_servers
 verify "$PRIMARY_PORT" "primary-sync-standby"
+log "synchronous standby, MAX_INFLIGHT=16"
+fresh_db "$PRIMARY_PORT"
+INFLIGHT=16 start_servers "$PRIMARY_PORT" 1
+scenarios "$PRIMARY_PORT" "primary-sync-inflight16"
+stop_servers
+verify "$PRIMARY_PORT" "primary-sync-inflight16"
 log "done"

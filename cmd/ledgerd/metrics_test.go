@@ -173,6 +173,7 @@ func TestMetrics(t *testing.T) {
 		"ledger_outbox_publish_failures_total":           {"kind": "nack"},
 		"ledger_outbox_publish_lag_seconds":              nil,
 		"ledger_relay_leader":                            nil,
+		"ledger_relay_partitions":                        nil,
 		"ledger_relay_broker_connected":                  nil,
 		"ledger_db_pool_acquired_connections":            nil,
 		"ledger_db_pool_idle_connections":                nil,
@@ -206,7 +207,9 @@ func TestMetrics(t *testing.T) {
 	require.Contains(t, string(body), `"role":"leader"`, "/readyz shows the relay's state")
 	require.Contains(t, string(body), `"brokerConnected":true`)
 	leader, _ := sample(t, text, "ledger_relay_leader", nil)
-	require.Equal(t, float64(1), leader)
+	require.Equal(t, float64(1), leader, "the one partition, led here")
+	partitions, _ := sample(t, text, "ledger_relay_partitions", nil)
+	require.Equal(t, float64(1), partitions)
 	maxConns, _ := sample(t, text, "ledger_db_pool_max_connections", nil)
 	require.Equal(t, float64(4), maxConns)
 	violations, _ := sample(t, text, "ledger_audit_violations", nil)

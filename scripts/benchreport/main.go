@@ -300,7 +300,7 @@ func targets(c config, rs runs) []target {
 var checkedRuns = []string{
 	"unbatched-hot", "unbatched-hot-sustained", "unbatched-spread", "verify-unbatched",
 	"batched-hot", "batched-hot-sustained", "batched-hot-open", "batched-spread", "batched-relay", "verify-batched",
-	"drain-burst", "relay-drain", "relay-drain-2", "relay-drain-4",
+	"drain-burst", "relay-drain", "relay-drain-2", "relay-drain-4", "relay-drain-1-quorum",
 	"history-fill", "history-long", "history-fresh", "history-reads",
 	"checkpoint",
 }
@@ -435,13 +435,17 @@ func writeRelay(w io.Writer, c config, rs runs) {
 	if drain.found && amqp.found {
 		fmt.Fprintf(w, "\nDrain: %d events written with the relay off, then one `ledgerd relay` started: %.0f events/s until every event of the log was confirmed, against %.0f msg/s for the broker's raw publish ceiling (the same persistent messages, mandatory flag, windows of 256 confirms, one channel, `scripts/amqpceiling`): %s. One channel's confirm round trip bounds both.\n",
 			drain.Requests, drain.RPS, amqp.RPS, ratio(drain, amqp))
-		fmt.Fprintf(w, "\nThe same backlog drained again by one `ledgerd relay` with `RELAY_PARTITIONS` 1, 2 and 4 (each partition its own database connection, broker connection and confirm windows; see docs/scaling.md):\n\n| partitions | events/s | × one partition | × the one-channel ceiling |\n|---|---|---|---|\n")
-		for _, name := range []string{"relay-drain", "relay-drain-2", "relay-drain-4"} {
+		fmt.Fprintf(w, "\nThe same backlog drained again by one `ledgerd relay` with `RELAY_PARTITIONS` 1, 2 and 4 (each partition its own database connection, broker connection and confirm windows; see docs/scaling.md), and with one partition into a quorum queue (`RELAY_QUEUE_TYPE=quorum`, on this single broker node):\n\n| partitions | queue | events/s | × one partition, classic | × the one-channel ceiling |\n|---|---|---|---|---|\n")
+		for _, name := range []string{"relay-drain", "relay-drain-2", "relay-drain-4", "relay-drain-1-quorum"} {
 			d := rs[name]
 			if !d.found {
 				continue
 			}
-			fmt.Fprintf(w, "| %.0f | %.0f | %s | %s |\n", max(num(d.Details["partitions"]), 1), d.RPS, ratio(d, drain), ratio(d, amqp))
+			qt, _ := d.Details["queue_type"].(string)
+			if qt == "" {
+				qt = "classic"
+			}
+			fmt.Fprintf(w, "| %.0f | %s | %.0f | %s | %s |\n", max(num(d.Details["partitions"]), 1), qt, d.RPS, ratio(d, drain), ratio(d, amqp))
 		}
 	}
 }
