@@ -79,10 +79,10 @@ lint: tools $(GOLANGCI_LINT) ## gofmt, go vet, go mod tidy check, golangci-lint,
 	$(GO) test -count=1 -run 'TestExternalCheckers' ./deploy/
 
 .PHONY: tools
-tools: ## Install the external checkers that lint and the tests need (promtool, prometheus, docker-compose; jq, openssl, xxd, curl for the auditor's walk-through; node and npm for the generated TypeScript client), with apt-get
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v docker-compose >/dev/null && \
+tools: ## Install the external checkers that lint and the tests need (promtool, prometheus, docker-compose, haproxy; jq, openssl, xxd, curl for the auditor's walk-through; node and npm for the generated TypeScript client), with apt-get
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null && command -v docker-compose >/dev/null && command -v haproxy >/dev/null && \
 	  command -v jq >/dev/null && command -v openssl >/dev/null && command -v xxd >/dev/null && command -v curl >/dev/null || \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus docker-compose jq openssl xxd curl)
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus docker-compose haproxy jq openssl xxd curl)
 	@# Apart: a Node.js installed another way (NodeSource) carries its own npm and conflicts with Debian's.
 	@command -v node >/dev/null && command -v npm >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm)

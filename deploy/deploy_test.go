@@ -353,10 +353,25 @@ func dependsOnConditions(t *testing.T, n yaml.Node) map[string]string {
 	return out
 }
 
+// composeLedgerdReplicas are the ledgerd services of docker-compose.yml:
+// two replicas on one database behind the balancer composeBalancer.
+var (
+	composeLedgerdReplicas = []string{"ledgerd-1", "ledgerd-2"}
+	composeBalancer        = "lb"
+)
+
+// ledgerdReplica returns a ledgerd service of docker-compose.yml.
+func ledgerdReplica(t *testing.T, cf composeFile, name string) composeService {
+	t.Helper()
+	svc, ok := cf.Services[name]
+	require.True(t, ok, "docker-compose.yml must define service %s (one of the ledgerd replicas %v)", name, composeLedgerdReplicas)
+	return svc
+}
+
 func TestComposeServicesHaveHealthchecks(t *testing.T) {
 	t.Parallel()
 	cf := loadCompose(t)
-	for _, name := range []string{"postgres", "rabbitmq", "ledgerd"} {
+	for _, name := range append([]string{"postgres", "rabbitmq", composeBalancer}, composeLedgerdReplicas...) {
 		svc, ok := cf.Services[name]
 		require.True(t, ok, "docker-compose.yml must define service %q", name)
 		require.NotNil(t, svc.Healthcheck, "service %q must have a healthcheck", name)
@@ -368,27 +383,26 @@ func TestComposeServicesHaveHealthchecks(t *testing.T) {
 func TestComposeLedgerdWaitsForHealthyDependencies(t *testing.T) {
 	t.Parallel()
 	cf := loadCompose(t)
-	svc, ok := cf.Services["ledgerd"]
-	require.True(t, ok, "docker-compose.yml must define service ledgerd")
-	deps := dependsOnConditions(t, svc.DependsOn)
-	for _, name := range []string{"postgres", "rabbitmq"} {
-		cond, ok := deps[name]
-		require.True(t, ok, "ledgerd must depend on %s", name)
-		require.Equal(t, "service_healthy", cond, "ledgerd must wait for %s with condition: service_healthy", name)
+	for _, replica := range composeLedgerdReplicas {
+		deps := dependsOnConditions(t, ledgerdReplica(t, cf, replica).DependsOn)
+		for _, name := range []string{"postgres", "rabbitmq"} {
+			cond, ok := deps[name]
+			require.True(t, ok, "%s must depend on %s", replica, name)
+			require.Equal(t, "service_healthy", cond, "%s must wait for %s with condition: service_healthy", replica, name)
+		}
 	}
 }
 
 func TestComposeLedgerdEnvironmentIsDocumented(t *testing.T) {
 	t.Parallel()
 	cf := loadCompose(t)
-	svc, ok := cf.Services["ledgerd"]
-	require.True(t, ok, "docker-compose.yml must define service ledgerd")
-	keys := environmentKeys(t, svc.Environment)
-	require.NotEmpty(t, keys, "ledgerd service sets no environment")
-
 	documented := envExampleKeys(t)
-	for _, k := range keys {
-		require.Contains(t, documented, k, "ledgerd's compose environment sets %s, which .env.example does not list", k)
+	for _, replica := range composeLedgerdReplicas {
+		keys := environmentKeys(t, ledgerdReplica(t, cf, replica).Environment)
+		require.NotEmpty(t, keys, "%s sets no environment", replica)
+		for _, k := range keys {
+			require.Contains(t, documented, k, "%s's compose environment sets %s, which .env.example does not list", replica, k)
+		}
 	}
 }
 
@@ -442,7 +456,7 @@ func bindMounts(t *testing.T, svc composeService) map[string]mount {
 func TestComposeHasTheMonitoringStack(t *testing.T) {
 	t.Parallel()
 	cf := loadCompose(t)
-	for _, name := range []string{"postgres", "rabbitmq", "ledgerd", "prometheus", "grafana"} {
+	for _, name := range append([]string{"postgres", "rabbitmq", composeBalancer, "prometheus", "grafana"}, composeLedgerdReplicas...) {
 		require.Contains(t, cf.Services, name, "docker-compose.yml must define service %q", name)
 	}
 	// Every bind-mounted file or folder exists (paths are relative to the
@@ -457,7 +471,9 @@ func TestComposeHasTheMonitoringStack(t *testing.T) {
 	}
 	require.Contains(t, cf.Services["rabbitmq"].Image, "management",
 		"rabbitmq must run a -management image (UI, and rabbitmq_prometheus on 15692, enabled in the official images)")
-	require.Equal(t, "true", environment(t, cf.Services["ledgerd"].Environment)["AUDIT_ENABLED"], "ledgerd in compose runs the continuous auditor")
+	for _, replica := range composeLedgerdReplicas {
+		require.Equal(t, "true", environment(t, ledgerdReplica(t, cf, replica).Environment)["AUDIT_ENABLED"], "%s in compose runs the continuous auditor", replica)
+	}
 }
 
 // requirePinned fails on an image without a tag or with :latest.
@@ -532,7 +548,9 @@ func TestComposeGrafana(t *testing.T) {
 	require.Contains(t, deps, "prometheus", "grafana must depend on prometheus")
 
 	pdeps := dependsOnConditions(t, cf.Services["prometheus"].DependsOn)
-	require.Contains(t, pdeps, "ledgerd", "prometheus must start after ledgerd")
+	for _, replica := range composeLedgerdReplicas {
+		require.Contains(t, pdeps, replica, "prometheus must start after %s", replica)
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -608,12 +626,16 @@ func imageTag(image string) string {
 }
 
 // composeLedgerdVersion returns the default version tag of the ledgerd
-// image in docker-compose.yml.
+// image in docker-compose.yml, which every replica runs.
 func composeLedgerdVersion(t *testing.T) string {
 	t.Helper()
-	svc := loadCompose(t).Services["ledgerd"]
-	require.NotEmpty(t, svc.Image, "the ledgerd service must name the image it builds (image: ledgerd:<version>), or Compose tags it latest")
-	return imageTag(composeInterpolate(svc.Image))
+	cf := loadCompose(t)
+	image := ledgerdReplica(t, cf, composeLedgerdReplicas[0]).Image
+	require.NotEmpty(t, image, "the ledgerd services must name the image they build (image: ledgerd:<version>), or Compose tags it latest")
+	for _, replica := range composeLedgerdReplicas[1:] {
+		require.Equal(t, image, ledgerdReplica(t, cf, replica).Image, "every ledgerd replica runs the same image")
+	}
+	return imageTag(composeInterpolate(image))
 }
 
 func TestComposeImagesArePinned(t *testing.T) {
@@ -628,7 +650,17 @@ func TestComposeImagesArePinned(t *testing.T) {
 
 func TestComposeBuildArgsAreDockerfileArgs(t *testing.T) {
 	t.Parallel()
-	svc := loadCompose(t).Services["ledgerd"]
+	cf := loadCompose(t)
+	for _, replica := range composeLedgerdReplicas {
+		t.Run(replica, func(t *testing.T) {
+			t.Parallel()
+			requireComposeBuildArgsAreDockerfileArgs(t, ledgerdReplica(t, cf, replica))
+		})
+	}
+}
+
+func requireComposeBuildArgsAreDockerfileArgs(t *testing.T, svc composeService) {
+	t.Helper()
 	build, ok := svc.Build.(map[string]any)
 	require.True(t, ok, "ledgerd's build must be a mapping with context and args")
 	require.Equal(t, ".", build["context"])
@@ -742,4 +774,150 @@ func TestDockerfileStampsVersionAndRevision(t *testing.T) {
 		require.Contains(t, run.args, "-X main."+v+"=${"+arg+"}", "`go build` must stamp main.%s from the build arg %s (ledger_build_info)", v, arg)
 		require.True(t, args[arg], "the build stage must declare ARG %s", arg)
 	}
+}
+
+// ---------------------------------------------------------------------------
+// Two ledgerd replicas behind the balancer (docker-compose.yml, haproxy.cfg)
+// ---------------------------------------------------------------------------
+
+var haproxyConfigPath = "haproxy.cfg"
+
+// haproxySections parses an HAProxy configuration into its sections: the
+// section line ("backend ledgerd") mapped to its directives, each split
+// into fields. Comments and blank lines are dropped; a section starts at
+// a line that is not indented.
+func haproxySections(t *testing.T, path string) map[string][][]string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	out := map[string][][]string{}
+	current := ""
+	for line := range strings.Lines(string(data)) {
+		text, _, _ := strings.Cut(line, "#")
+		fields := strings.Fields(text)
+		if len(fields) == 0 {
+			continue
+		}
+		if line[0] != ' ' && line[0] != '\t' {
+			current = strings.Join(fields, " ")
+			require.NotContains(t, out, current, "%s: section %q is defined twice", path, current)
+			out[current] = [][]string{}
+			continue
+		}
+		require.NotEmpty(t, current, "%s: directive %q outside any section", path, strings.TrimSpace(text))
+		out[current] = append(out[current], fields)
+	}
+	return out
+}
+
+// directives returns the directives of a section whose first fields are
+// prefix.
+func directives(section [][]string, prefix ...string) [][]string {
+	var out [][]string
+	for _, d := range section {
+		if len(d) >= len(prefix) && slices.Equal(d[:len(prefix)], prefix) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func TestComposeRunsTwoLedgerdReplicas(t *testing.T) {
+	t.Parallel()
+	cf := loadCompose(t)
+	// Exactly the replicas named: every service that runs the ledgerd
+	// image is one of them.
+	var running []string
+	for name, svc := range cf.Services {
+		if strings.HasPrefix(composeInterpolate(svc.Image), "ledgerd:") {
+			running = append(running, name)
+		}
+	}
+	sort.Strings(running)
+	require.Equal(t, composeLedgerdReplicas, running, "docker-compose.yml runs two ledgerd replicas")
+	require.Len(t, composeLedgerdReplicas, 2)
+
+	first := ledgerdReplica(t, cf, composeLedgerdReplicas[0])
+	for _, name := range composeLedgerdReplicas {
+		svc := ledgerdReplica(t, cf, name)
+		// Identical replicas: same image, build, settings, dependencies
+		// and health check (any one may serve any request).
+		require.Equal(t, first.Image, svc.Image, "%s: image", name)
+		require.Equal(t, first.Build, svc.Build, "%s: build", name)
+		require.Equal(t, environment(t, first.Environment), environment(t, svc.Environment), "%s: environment", name)
+		require.Equal(t, dependsOnConditions(t, first.DependsOn), dependsOnConditions(t, svc.DependsOn), "%s: depends_on", name)
+		require.Equal(t, first.Healthcheck, svc.Healthcheck, "%s: healthcheck", name)
+		// Only the balancer publishes the API: two replicas cannot both
+		// bind HTTP_PORT on the host.
+		require.Empty(t, svc.Ports, "%s must not publish a port: the API goes through %s", name, composeBalancer)
+		env := environment(t, svc.Environment)
+		require.Equal(t, ":3000", env["HTTP_ADDR"], "%s listens on :3000, where the balancer and Prometheus reach it", name)
+		require.NotEqual(t, "false", env["RELAY_ENABLED"], "%s runs a relay: the advisory locks pick the publisher", name)
+	}
+}
+
+func TestComposeBalancer(t *testing.T) {
+	t.Parallel()
+	cf := loadCompose(t)
+	lb, ok := cf.Services[composeBalancer]
+	require.True(t, ok, "docker-compose.yml must define the balancer service %s", composeBalancer)
+	require.True(t, strings.HasPrefix(lb.Image, "haproxy:"), "%s runs haproxy, got %q", composeBalancer, lb.Image)
+	requirePinned(t, composeBalancer, lb.Image)
+
+	// The API's host port, HTTP_PORT (default 3000), as ledgerd published it
+	// before there were two.
+	require.Equal(t, []string{"${HTTP_PORT:-3000}:3000"}, lb.Ports, "%s publishes the API on HTTP_PORT", composeBalancer)
+
+	mounts := bindMounts(t, lb)
+	cfg, ok := mounts["./deploy/haproxy.cfg"]
+	require.True(t, ok, "%s must mount ./deploy/haproxy.cfg", composeBalancer)
+	require.Equal(t, "/usr/local/etc/haproxy/haproxy.cfg", cfg.path, "the haproxy image reads /usr/local/etc/haproxy/haproxy.cfg")
+	require.True(t, cfg.readOnly, "%s must mount its configuration read-only", composeBalancer)
+
+	deps := dependsOnConditions(t, lb.DependsOn)
+	for _, replica := range composeLedgerdReplicas {
+		require.Contains(t, deps, replica, "%s must start after %s", composeBalancer, replica)
+	}
+	require.NotNil(t, lb.Healthcheck, "%s needs a healthcheck", composeBalancer)
+}
+
+func TestHaproxyConfigNamesEveryReplica(t *testing.T) {
+	t.Parallel()
+	sections := haproxySections(t, haproxyConfigPath)
+
+	// The frontend bound to the container port the Compose file publishes.
+	var backend string
+	for name, section := range sections {
+		if !strings.HasPrefix(name, "frontend ") {
+			continue
+		}
+		if len(directives(section, "bind", ":3000")) > 0 {
+			require.Empty(t, backend, "one frontend binds :3000")
+			d := directives(section, "default_backend")
+			require.Len(t, d, 1, "%s: default_backend", name)
+			backend = d[0][1]
+		}
+	}
+	require.NotEmpty(t, backend, "haproxy.cfg: a frontend must bind :3000 (the port docker-compose.yml publishes)")
+	section, ok := sections["backend "+backend]
+	require.True(t, ok, "haproxy.cfg: no backend %s", backend)
+
+	require.Equal(t, [][]string{{"balance", "roundrobin"}}, directives(section, "balance"), "backend %s balances round-robin", backend)
+
+	// One server per replica, by its Compose service name and port.
+	var servers []string
+	for _, d := range directives(section, "server") {
+		require.GreaterOrEqual(t, len(d), 3, "server line %v", d)
+		require.Equal(t, d[1]+":3000", d[2], "server %s must be the Compose service of that name, port 3000", d[1])
+		servers = append(servers, d[1])
+	}
+	require.ElementsMatch(t, composeLedgerdReplicas, servers, "backend %s must name exactly the ledgerd replicas of docker-compose.yml", backend)
+
+	// Only ready replicas get traffic.
+	require.NotEmpty(t, directives(section, "option", "httpchk"), "backend %s must check its servers over HTTP", backend)
+	require.Equal(t, [][]string{{"http-check", "send", "meth", "GET", "uri", "/readyz"}}, directives(section, "http-check", "send"),
+		"backend %s must check /readyz (200 while the database answers)", backend)
+	defaults := directives(section, "default-server")
+	require.Len(t, defaults, 1)
+	require.Contains(t, defaults[0], "check", "every server is health-checked")
 }

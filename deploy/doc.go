@@ -4,7 +4,10 @@
 // Kubernetes files:
 //
 //   - prometheus.yml: the Prometheus configuration of the Compose stack
-//     (scrapes ledgerd, RabbitMQ's rabbitmq_prometheus plugin and itself);
+//     (scrapes both ledgerd replicas, RabbitMQ's rabbitmq_prometheus plugin
+//     and itself);
+//   - haproxy.cfg: the Compose stack's balancer, round-robin over the two
+//     ledgerd replicas (the tests check its backend names both);
 //   - alerts.yml: the alerting rules, each with a runbook_url to its
 //     section of docs/operations.md, and alerts_test.yml, their promtool
 //     unit tests;

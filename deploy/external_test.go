@@ -32,6 +32,9 @@ func TestExternalCheckers(t *testing.T) {
 		{"promtool check rules", []string{"promtool", "check", "rules", alertsPath}},
 		{"promtool test rules", []string{"promtool", "test", "rules", alertsTestPath}},
 		{"docker-compose config", append(composeCommand(t), "-f", composePath, "config", "-q")},
+		// The balancer's configuration, parsed by HAProxy itself (Debian's,
+		// an older release than the image's: the config uses nothing newer).
+		{"haproxy -c", []string{"haproxy", "-c", "-f", haproxyConfigPath}},
 	}
 	for _, c := range checks {
 		t.Run(c.name, func(t *testing.T) {
@@ -81,6 +84,7 @@ func composeCommand(t *testing.T) []string {
 var installHints = map[string]string{
 	"promtool":       "install it: `apt-get install prometheus` (Debian/Ubuntu; provides /usr/bin/promtool), or put promtool from a Prometheus release on PATH",
 	"docker-compose": "install it: `apt-get install docker-compose` (works without a Docker engine), or the docker CLI with the compose plugin",
+	"haproxy":        "install it: `apt-get install haproxy` (`make tools` does); only its -c check runs, no balancer is started",
 }
 
 func runChecker(t *testing.T, argv []string) {

@@ -37,6 +37,8 @@ var (
 		"LedgerAuditViolation":  "critical",
 		"LedgerAuditStale":      "",
 		"LedgerDown":            "critical",
+		// A replica out of use costs the primary reads, not correctness.
+		"LedgerReadReplicaLagging": "warning",
 	}
 )
 
@@ -61,6 +63,7 @@ var ledgerdMetrics = map[string]string{
 	"ledger_outbox_publish_failures_total":           "counter",
 	"ledger_outbox_publish_lag_seconds":              "histogram",
 	"ledger_relay_leader":                            "gauge",
+	"ledger_relay_partitions":                        "gauge",
 	"ledger_relay_broker_connected":                  "gauge",
 	"ledger_db_pool_acquired_connections":            "gauge",
 	"ledger_db_pool_idle_connections":                "gauge",
@@ -79,6 +82,8 @@ var ledgerdMetrics = map[string]string{
 	"ledger_checkpoint_made_total":                   "counter",
 	"ledger_checkpoint_build_seconds":                "gauge",
 	"ledger_build_info":                              "gauge",
+	"ledger_read_replica_in_use":                     "gauge",
+	"ledger_read_replica_lag_seconds":                "gauge",
 }
 
 // baseMetric returns the exposed metric a series name belongs to (a
@@ -369,8 +374,8 @@ func TestAlertsSpecifics(t *testing.T) {
 	require.Contains(t, []string{"0", "0s", "0m"}, *v.For, "LedgerAuditViolation must fire at once (for: 0m)")
 	require.Contains(t, v.Expr, "ledger_audit_violations")
 	require.Contains(t, byName["LedgerDown"].Expr, `up{job="ledgerd"}`)
-	require.Contains(t, byName["LedgerRelayNoLeader"].Expr, "sum(ledger_relay_leader) < 1")
-	require.Contains(t, byName["LedgerRelaySplitBrain"].Expr, "sum(ledger_relay_leader) > 1")
+	require.Contains(t, byName["LedgerRelayNoLeader"].Expr, "sum(ledger_relay_leader) < max(ledger_relay_partitions)")
+	require.Contains(t, byName["LedgerRelaySplitBrain"].Expr, "sum(ledger_relay_leader) > max(ledger_relay_partitions)")
 	require.Contains(t, byName["LedgerHighLatencyP99"].Expr, "histogram_quantile(0.99")
 }
 
@@ -406,7 +411,7 @@ func TestAlertsAreUnitTested(t *testing.T) {
 			}
 		}
 	}
-	for _, name := range []string{"LedgerAuditViolation", "LedgerRelayNoLeader", "LedgerRelayLagging"} {
+	for _, name := range []string{"LedgerAuditViolation", "LedgerRelayNoLeader", "LedgerRelayLagging", "LedgerReadReplicaLagging"} {
 		require.True(t, firing[name], "alerts_test.yml must test %s firing", name)
 		require.True(t, quiet[name], "alerts_test.yml must test %s not firing", name)
 	}
@@ -447,7 +452,14 @@ func TestPrometheusConfig(t *testing.T) {
 			require.Contains(t, []string{"", "/metrics"}, sc.MetricsPath)
 		}
 	}
-	require.Equal(t, []string{"ledgerd:3000"}, targets["ledgerd"])
+	// Every ledgerd replica of docker-compose.yml, each scraped directly
+	// (not through the balancer: the series are per process).
+	var replicas []string
+	for _, name := range composeLedgerdReplicas {
+		replicas = append(replicas, name+":3000")
+	}
+	require.Equal(t, replicas, targets["ledgerd"], "prometheus.yml scrapes every ledgerd replica")
+	require.NotContains(t, targets["ledgerd"], composeBalancer+":3000", "never scrape through the balancer")
 	require.Equal(t, []string{"rabbitmq:15692"}, targets["rabbitmq"])
 	require.Equal(t, []string{"localhost:9090"}, targets["prometheus"])
 }
@@ -966,11 +978,12 @@ func TestDashboardPanels(t *testing.T) {
 		"ledger_write_transaction_duration_seconds", "ledger_write_batch_size",
 		"ledger_outbox_pending_events", "ledger_outbox_oldest_pending_age_seconds",
 		"ledger_outbox_events_published_total", "ledger_outbox_publish_failures_total", "ledger_outbox_publish_lag_seconds",
-		"ledger_relay_leader", "ledger_relay_broker_connected",
+		"ledger_relay_leader", "ledger_relay_partitions", "ledger_relay_broker_connected",
 		"ledger_db_pool_acquired_connections", "ledger_db_pool_idle_connections", "ledger_db_pool_max_connections",
 		"ledger_db_pool_empty_acquires_total",
 		"ledger_audit_violations", "ledger_audit_last_clean_pass_timestamp_seconds",
 		"ledger_build_info",
+		"ledger_read_replica_lag_seconds", "ledger_read_replica_in_use",
 	} {
 		require.True(t, used[m], "the dashboard has no panel showing %s", m)
 	}

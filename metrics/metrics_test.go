@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -75,4 +76,42 @@ func TestRegisterBuildInfoTwicePanics(t *testing.T) {
 	m := metrics.New()
 	m.RegisterBuildInfo("1", "a")
 	require.Panics(t, func() { m.RegisterBuildInfo("1", "a") })
+}
+
+func TestRegisterReplica(t *testing.T) {
+	t.Parallel()
+	state := metrics.ReplicaState{InUse: true, Measured: true, Lag: 1500 * time.Millisecond}
+	m := metrics.New()
+	m.RegisterReplica(func() metrics.ReplicaState { return state })
+
+	_, inUse := labelsOf(t, m, "ledger_read_replica_in_use")
+	require.InDelta(t, 1, inUse, 0)
+	_, lag := labelsOf(t, m, "ledger_read_replica_lag_seconds")
+	require.InDelta(t, 1.5, lag, 1e-9)
+
+	// Lagging past READ_MAX_LAG: measured, not in use.
+	state = metrics.ReplicaState{Measured: true, Lag: 42 * time.Second}
+	_, inUse = labelsOf(t, m, "ledger_read_replica_in_use")
+	require.InDelta(t, 0, inUse, 0)
+	_, lag = labelsOf(t, m, "ledger_read_replica_lag_seconds")
+	require.InDelta(t, 42, lag, 1e-9)
+
+	// Down: not in use, and the lag is absent rather than NaN or a sentinel.
+	state = metrics.ReplicaState{}
+	_, inUse = labelsOf(t, m, "ledger_read_replica_in_use")
+	require.InDelta(t, 0, inUse, 0)
+	families, err := m.Registry().Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		require.NotEqual(t, "ledger_read_replica_lag_seconds", f.GetName(), "an unmeasurable lag is left out of the scrape")
+	}
+}
+
+func TestReplicaGaugesOnlyWhenRegistered(t *testing.T) {
+	t.Parallel()
+	families, err := metrics.New().Registry().Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		require.NotContains(t, f.GetName(), "read_replica", "without a read replica, no replica series")
+	}
 }

@@ -8,7 +8,7 @@
 // Tables and their owners: users (package projection), entries,
 // idempotency_keys, audit_progress, holds and hold_changes, feed_cursor_key,
 // signing_keys, checkpoints and checkpoint_chunks (package ledger), outbox,
-// event_log and relay_offset (package outbox). The database holds the
+// event_log and relay_partitions (package outbox). The database holds the
 // ledger's rules as a second guard: CHECK constraints on amounts and
 // balances, the chain trigger and the append-only triggers on entries,
 // hold_changes, event_log, signing_keys, checkpoints and

@@ -17,8 +17,10 @@
 // rows into it in id order, with consecutive positions, one transaction
 // per run, so that positions become visible in increasing order only and
 // the log can be paged by position without ever missing an event. The
-// Relay publishes the log from its offset (relay_offset); the ledger's
-// event feed reads the same rows (ReadLog). The log is append-only.
+// Relay publishes the log by partition (user_id mod RELAY_PARTITIONS),
+// each partition from its own offset (relay_partitions) by one relay at a
+// time; the ledger's event feed reads the same rows (ReadLog). The log is
+// append-only.
 //
 // The package does not import ledger or api: producers hand it Message
 // values and an ExpandFunc.
