@@ -157,6 +157,9 @@ type worker struct {
 	// role and connected are under r.mu.
 	role      Role
 	connected bool
+	// waitedRepartition is set once the wait for relays of another
+	// partition count has been logged at Warn (by the worker's goroutine).
+	waitedRepartition bool
 }
 
 // NewRelay returns a relay; Run starts it.
@@ -394,7 +397,7 @@ func (w *worker) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) err
 			w.setConnected(true)
 		}
 
-		rows, upTo, err := fetchPending(ctx, conn, r.cfg.Window, scanned, w.part)
+		rows, upTo, more, err := fetchPending(ctx, conn, r.cfg.Window, scanned, w.part)
 		if err != nil {
 			return err
 		}
@@ -437,14 +440,18 @@ func (w *worker) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) err
 		if inFlight != nil {
 			continue
 		}
-		// Nothing pending and nothing in flight. A partition whose events
-		// are few moves its offset past the others' (at most once a
-		// wake-up), so that it is not read again after a restart.
+		// Nothing of the partition in flight. A partition whose events
+		// are few moves its offset past the others', so that they are not
+		// read again after a restart; and goes on at once while the log
+		// does.
 		if scanned > offset {
 			if err := markPublished(ctx, conn, w.part, scanned); err != nil {
 				return err
 			}
 			offset = scanned
+		}
+		if more {
+			continue
 		}
 		if err := waitWake(ctx, conn, r.cfg.PollInterval, w.poke, sess.done); err != nil {
 			return err
@@ -480,9 +487,15 @@ func (w *worker) readOffset(ctx context.Context, log *slog.Logger, conn *pgx.Con
 		return 0, err
 	}
 	if !done {
-		log.Warn("relays with another RELAY_PARTITIONS still lead; waiting for them to stop", "recorded", other.recorded, "partitions", w.part.Of)
+		// Once at Warn, then at Debug: it is tried every 2 LockRetry.
+		level := slog.LevelDebug
+		if !w.waitedRepartition {
+			level, w.waitedRepartition = slog.LevelWarn, true
+		}
+		log.Log(ctx, level, "relays with another RELAY_PARTITIONS still lead; waiting for them to stop", "recorded", other.recorded, "partitions", w.part.Of)
 		return 0, errRepartition
 	}
+	w.waitedRepartition = false
 	log.Info("relay offsets repartitioned", "from", other.recorded, "to", w.part.Of)
 	return readOffset(qctx, conn, w.part)
 }

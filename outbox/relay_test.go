@@ -566,3 +566,43 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestRelayPartitionSkipsOthers: a partition whose users are quiet while
+// another's write thousands of events publishes its own event behind them
+// (its fetches look a bounded range ahead, and go on at once while the log
+// does), and its offset moves past the others' events.
+func TestRelayPartitionSkipsOthers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	// 2,000 events of user 2 (partition 0 of 2), then one of user 1.
+	for seq := 1; seq <= 2000; seq += 100 {
+		b := &pgx.Batch{}
+		msgs := make([]outbox.Message, 100)
+		for i := range msgs {
+			msgs[i] = outbox.Message{EventID: uuid.New(), RoutingKey: "ledger.entry.deposit",
+				Headers: map[string]any{"ledger-user-id": 2, "ledger-seq": seq + i}, Body: []byte(`{}`), CreatedAt: time.Now(), UserID: 2}
+		}
+		require.NoError(t, outbox.QueueEnqueue(b, msgs))
+		require.NoError(t, e.pool.SendBatch(ctx, b).Close())
+	}
+	b := &pgx.Batch{}
+	require.NoError(t, outbox.QueueEnqueue(b, []outbox.Message{{EventID: uuid.New(), RoutingKey: "ledger.entry.deposit",
+		Headers: map[string]any{"ledger-user-id": 1, "ledger-seq": 1}, Body: []byte(`{}`), CreatedAt: time.Now(), UserID: 1}}))
+	require.NoError(t, e.pool.SendBatch(ctx, b).Close())
+
+	_, _ = e.startRelay(t, outboxtest.UniqueName("relay-skip"), partitioned(2))
+	ds := e.consumer.WaitDistinct(2001, 60*time.Second)
+	last := map[int64]int64{}
+	for _, d := range ds {
+		u, s := d.Headers["ledger-user-id"].(int64), d.Headers["ledger-seq"].(int64)
+		require.Greater(t, s, last[u], "user %d in seq order", u)
+		last[u] = s
+	}
+	require.Equal(t, int64(1), last[1], "partition 1 published its one event")
+	require.Eventually(t, func() bool {
+		var lagging int
+		err := e.pool.QueryRow(ctx, `SELECT count(*) FROM relay_partitions WHERE position < (SELECT max(position) FROM event_log)`).Scan(&lagging)
+		return err == nil && lagging == 0
+	}, 10*time.Second, 20*time.Millisecond, "both offsets reach the log's end")
+}

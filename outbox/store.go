@@ -44,31 +44,35 @@ const lastPosition = `SELECT coalesce(max(position), 0) FROM event_log`
 // fetchPending reads up to limit events of partition part after the
 // position after, in position order, and the position up to which it
 // looked: every event of the partition up to upTo is among rows or at or
-// before after. Positions become visible in increasing order (see
-// Sequencer), so paging by position skips nothing. With one partition it
-// reads the log as it is; with more it first reads the log's end, so that
-// a partition without events moves its offset past the others' instead of
-// scanning them again.
-func fetchPending(ctx context.Context, conn *pgx.Conn, limit int, after int64, part Partition) (rows []pendingRow, upTo int64, err error) {
+// before after; more is true when the log goes on past upTo. Positions
+// become visible in increasing order (see Sequencer), so paging by
+// position skips nothing. With one partition it reads the log as it is.
+// With N it looks at most 2·limit·N positions ahead (about 2·limit of its
+// own), so that a fetch costs the same however long the backlog, and a
+// partition without events moves past the others' a range at a time
+// instead of scanning them again.
+func fetchPending(ctx context.Context, conn *pgx.Conn, limit int, after int64, part Partition) (rows []pendingRow, upTo int64, more bool, err error) {
 	if part.Of == 1 {
 		rows, err = ReadLog(ctx, conn, after, limit, "")
 		upTo = after
 		if len(rows) > 0 {
 			upTo = rows[len(rows)-1].ID
 		}
-		return rows, upTo, err
+		return rows, upTo, len(rows) == limit, err
 	}
-	if err := conn.QueryRow(ctx, lastPosition).Scan(&upTo); err != nil {
-		return nil, 0, fmt.Errorf("read the log's end: %w", err)
+	var last int64
+	if err := conn.QueryRow(ctx, lastPosition).Scan(&last); err != nil {
+		return nil, 0, false, fmt.Errorf("read the log's end: %w", err)
 	}
-	if upTo <= after {
-		return nil, after, nil
+	if last <= after {
+		return nil, after, false, nil
 	}
+	upTo = min(last, after+int64(2*limit*part.Of))
 	rows, err = readLog(ctx, conn, eventLogPartitionAfter, limit, after, part.Of, part.Index, upTo)
 	if len(rows) == limit {
 		upTo = rows[len(rows)-1].ID
 	}
-	return rows, upTo, err
+	return rows, upTo, upTo < last, err
 }
 
 // ReadLog reads up to limit events of the log after the position after,

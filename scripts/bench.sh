@@ -189,6 +189,12 @@ verify batched
 # (e) the relay's drain rate against the broker's raw publish ceiling -----
 log "amqp raw publish ceiling (windows of 256 confirms)"
 go run ./scripts/amqpceiling -n "$DRAIN_N" > "$OUT/amqp-ceiling.json"
+# The same with 2 and 4 connections publishing at once into the one queue,
+# as 2 and 4 relay partitions do.
+for c in 2 4; do
+  log "amqp raw publish ceiling, $c channels"
+  go run ./scripts/amqpceiling -n "$DRAIN_N" -channels "$c" -scenario "amqp-ceiling-$c" > "$OUT/amqp-ceiling-$c.json"
+done
 fresh_db
 DATABASE_URL=$DBURL HTTP_ADDR=127.0.0.1:3998 RELAY_ENABLED=false LOG_LEVEL=error \
   bin/ledgerd serve --no-migrate > "$OUT/norelay.log" 2>&1 &
@@ -198,24 +204,37 @@ lt drain-burst http://127.0.0.1:3998 -scenario spread -n "$DRAIN_N"
 stop_ledgerd
 # The same backlog is drained four times, by one `ledgerd relay` with 1, 2
 # and 4 partitions into a classic queue, and with 1 into a quorum queue:
-# before each, the offsets are set back to the burst's start as one
-# partition's (a relay of another count repartitions them from there), and
-# the drain queue is emptied.
+# before each, every partition's offset is set back to the burst's start
+# (as a relay of another count would repartition them, without its wait
+# for the old count's relays), and the drain queue is emptied.
 base=$($PSQL -d $DB -At -c "SELECT position FROM relay_partitions WHERE partition = 0")
 pending=$($PSQL -d $DB -At -c "SELECT (SELECT count(*) FROM outbox) + (SELECT coalesce(max(position), 0) FROM event_log) - $base")
 # Unpublished: waiting for a position, or in the event log past its partition's offset.
 unpublished() { $PSQL -d $DB -At -c "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM event_log l JOIN relay_partitions o
   ON o.partition = l.user_id % o.partitions WHERE l.position > o.position)"; }
+# CPU time (user + system, clock ticks) of the processes given, and of
+# PostgreSQL: its postmaster, with what its exited children used (it reaps
+# them), plus its live children.
+ticks_of() { local t=0 p; for p in "$@"; do [ -r "/proc/$p/stat" ] && t=$((t + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}'))); done; echo "$t"; }
+pg_ticks() {
+  local pm t
+  pm=$(head -n 1 "$($PSQL -d $DB -At -c 'SHOW data_directory')/postmaster.pid")
+  t=$(sed 's/.*) //' "/proc/$pm/stat" | awk '{print $12 + $13 + $14 + $15}')
+  echo $((t + $(ticks_of $(pgrep -P "$pm"))))
+}
+HZ=$(getconf CLK_TCK)
 for run in 1 2 4 1-quorum; do
   parts=${run%-quorum}; qtype=classic; queue=$EXCHANGE.drain
   [ "$run" = "$parts" ] || { qtype=quorum; queue=$EXCHANGE.drainq; }
-  $PSQL -d $DB -q -c "BEGIN; DELETE FROM relay_partitions; INSERT INTO relay_partitions VALUES (0, 1, $base); COMMIT;"
+  $PSQL -d $DB -q -c "BEGIN; DELETE FROM relay_partitions;
+    INSERT INTO relay_partitions SELECT p, $parts, $base FROM generate_series(0, $parts - 1) AS p; COMMIT;"
   rabbitmqctl -q purge_queue "$queue" >/dev/null 2>&1 || true
   log "relay drain of $pending events, $parts partition(s), $qtype queue"
   DATABASE_URL=$DBURL HTTP_ADDR=127.0.0.1:3993 AMQP_EXCHANGE=$EXCHANGE RELAY_QUEUE=$queue RELAY_QUEUE_TYPE=$qtype RELAY_PARTITIONS=$parts LOG_LEVEL=error \
     bin/ledgerd relay > "$OUT/relay-$run.log" 2>&1 &
   RELAY_PID=$!; PIDS+=($RELAY_PID)
   t0=""; left=$pending
+  read -r r0 b0 p0 <<< "$(ticks_of $RELAY_PID) $(ticks_of $(pgrep -x beam.smp)) $(pg_ticks)"; ts0=$(date +%s.%N)
   for _ in $(seq 6000); do
     status=$(curl -sf http://127.0.0.1:3993/readyz || true)
     published=$(printf '%s' "$status" | sed -n 's/.*"published":\([0-9]*\).*/\1/p')
@@ -224,12 +243,16 @@ for run in 1 2 4 1-quorum; do
     sleep 0.05
   done
   t1=$(date +%s.%N)
+  read -r r1 b1 p1 <<< "$(ticks_of $RELAY_PID) $(ticks_of $(pgrep -x beam.smp)) $(pg_ticks)"
   kill "$RELAY_PID"; wait "$RELAY_PID" 2>/dev/null || true
   left=$(unpublished)
   rate=$(awk -v n="$pending" -v a="${t0:-$t1}" -v b="$t1" 'BEGIN { d = b - a; if (d <= 0) d = 0.001; printf "%.0f", n / d }')
+  # Cores busy from the relay's start to the drain's end.
+  cores() { awk -v t="$1" -v hz="$HZ" -v a="$ts0" -v b="$t1" 'BEGIN { printf "%.2f", t / hz / (b - a) }'; }
   name=relay-drain; [ "$run" = 1 ] || name=relay-drain-$run
-  printf '{"scenario":"%s","rps":%s,"requests":%s,"ok":%s,"details":{"left_pending":%s,"partitions":%s,"queue_type":"%s"}}\n' \
-    "$name" "$rate" "$pending" "$([ "$left" = 0 ] && echo true || echo false)" "$left" "$parts" "$qtype" > "$OUT/$name.json"
+  printf '{"scenario":"%s","rps":%s,"requests":%s,"ok":%s,"details":{"left_pending":%s,"partitions":%s,"queue_type":"%s","cores_relay":%s,"cores_broker":%s,"cores_postgres":%s}}\n' \
+    "$name" "$rate" "$pending" "$([ "$left" = 0 ] && echo true || echo false)" "$left" "$parts" "$qtype" \
+    "$(cores $((r1 - r0)))" "$(cores $((b1 - b0)))" "$(cores $((p1 - p0)))" > "$OUT/$name.json"
 done
 rabbitmqctl -q delete_queue "$EXCHANGE.drain" >/dev/null 2>&1 || true
 rabbitmqctl -q delete_queue "$EXCHANGE.drainq" >/dev/null 2>&1 || true

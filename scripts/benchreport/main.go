@@ -435,17 +435,27 @@ func writeRelay(w io.Writer, c config, rs runs) {
 	if drain.found && amqp.found {
 		fmt.Fprintf(w, "\nDrain: %d events written with the relay off, then one `ledgerd relay` started: %.0f events/s until every event of the log was confirmed, against %.0f msg/s for the broker's raw publish ceiling (the same persistent messages, mandatory flag, windows of 256 confirms, one channel, `scripts/amqpceiling`): %s. One channel's confirm round trip bounds both.\n",
 			drain.Requests, drain.RPS, amqp.RPS, ratio(drain, amqp))
-		fmt.Fprintf(w, "\nThe same backlog drained again by one `ledgerd relay` with `RELAY_PARTITIONS` 1, 2 and 4 (each partition its own database connection, broker connection and confirm windows; see docs/scaling.md), and with one partition into a quorum queue (`RELAY_QUEUE_TYPE=quorum`, on this single broker node):\n\n| partitions | queue | events/s | × one partition, classic | × the one-channel ceiling |\n|---|---|---|---|---|\n")
+		fmt.Fprintf(w, "\nThe same backlog drained again by one `ledgerd relay` with `RELAY_PARTITIONS` 1, 2 and 4 (each partition its own database connection, broker connection and confirm windows; see docs/scaling.md), and with one partition into a quorum queue (`RELAY_QUEUE_TYPE=quorum`, on this single broker node). The ceilings beside them are `scripts/amqpceiling` with as many connections publishing at once into one queue; the cores busy are each one's CPU time over the drain's wall time (the machine's cores are under Machine below):\n\n| partitions | queue | events/s | × one partition, classic | broker ceiling, as many channels | × that ceiling | cores busy: relay / broker / PostgreSQL |\n|---|---|---|---|---|---|---|\n")
 		for _, name := range []string{"relay-drain", "relay-drain-2", "relay-drain-4", "relay-drain-1-quorum"} {
 			d := rs[name]
 			if !d.found {
 				continue
 			}
+			parts := max(num(d.Details["partitions"]), 1)
 			qt, _ := d.Details["queue_type"].(string)
 			if qt == "" {
 				qt = "classic"
 			}
-			fmt.Fprintf(w, "| %.0f | %s | %.0f | %s | %s |\n", max(num(d.Details["partitions"]), 1), qt, d.RPS, ratio(d, drain), ratio(d, amqp))
+			ceiling := amqp
+			if parts > 1 {
+				ceiling = rs[fmt.Sprintf("amqp-ceiling-%.0f", parts)]
+			}
+			ceilingRate := "—"
+			if ceiling.found {
+				ceilingRate = fmt.Sprintf("%.0f", ceiling.RPS)
+			}
+			fmt.Fprintf(w, "| %.0f | %s | %.0f | %s | %s | %s | %.2f / %.2f / %.2f |\n", parts, qt, d.RPS, ratio(d, drain), ceilingRate, ratio(d, ceiling),
+				num(d.Details["cores_relay"]), num(d.Details["cores_broker"]), num(d.Details["cores_postgres"]))
 		}
 	}
 }

@@ -109,7 +109,8 @@ func goodRuns(tb testing.TB) string {
 		"drain-burst.json":             report("spread", 5000, 300, ""),
 		"relay-drain.json":             `{"scenario":"relay-drain","rps":11000,"requests":50100,"ok":true,"details":{"left_pending":0,"partitions":1}}`,
 		"relay-drain-2.json":           `{"scenario":"relay-drain-2","rps":15000,"requests":50100,"ok":true,"details":{"left_pending":0,"partitions":2}}`,
-		"relay-drain-4.json":           `{"scenario":"relay-drain-4","rps":18000,"requests":50100,"ok":true,"details":{"left_pending":0,"partitions":4}}`,
+		"relay-drain-4.json":           `{"scenario":"relay-drain-4","rps":18000,"requests":50100,"ok":true,"details":{"left_pending":0,"partitions":4,"cores_relay":0.9,"cores_broker":0.8,"cores_postgres":0.3}}`,
+		"amqp-ceiling-4.json":          `{"scenario":"amqp-ceiling-4","rps":20000,"ok":true,"details":{"channels":4}}`,
 		"relay-drain-1-quorum.json":    `{"scenario":"relay-drain-1-quorum","rps":9000,"requests":50100,"ok":true,"details":{"left_pending":0,"partitions":1,"queue_type":"quorum"}}`,
 		"amqp-ceiling.json":            `{"scenario":"amqp-ceiling","rps":12000,"ok":true}`,
 		"history-fill.json":            `{"scenario":"history","ok":true,"details":{"user_entries":1000000,"entries":5000000,"written":0,"audit_pass_seconds":1.5,"audit_users":1,"audit_entries":100000,"audit_failing":0}}`,
@@ -222,8 +223,9 @@ func TestPage(t *testing.T) {
 	require.Contains(t, md, "over its 1,000,001 entries: 2100 ms")
 	require.Contains(t, md, "1 users, 100,000 entries in 1.50 s, 0 failing")
 	require.Contains(t, md, "1027 bytes of WAL\nand 498 bytes of table growth")
-	require.Contains(t, md, "| 4 | classic | 18000 | 1.64× | 1.50× |", "the drain with 4 relay partitions")
-	require.Contains(t, md, "| 1 | quorum | 9000 | 0.82× | 0.75× |", "the drain into a quorum queue")
+	require.Contains(t, md, "| 4 | classic | 18000 | 1.64× | 20000 | 0.90× | 0.90 / 0.80 / 0.30 |", "the drain with 4 relay partitions")
+	require.Contains(t, md, "| 1 | quorum | 9000 | 0.82× | 12000 | 0.75× |", "the drain into a quorum queue")
+	require.Contains(t, md, "| 2 | classic | 15000 | 1.36× | — | — |", "no 2-channel ceiling in the fixture")
 	require.NotContains(t, md, "**not met**")
 
 	files, err := os.ReadDir(plots)
