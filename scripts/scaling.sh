@@ -12,8 +12,10 @@
 #   (c) one ledgerd on a primary made with scripts/pg-cluster.sh, without
 #       and then with a synchronous standby, hot and spread; then with the
 #       standby again at MAX_INFLIGHT=16 (more transactions waiting for the
-#       standby at once).
-# SCALING_ONLY=standby runs (c) alone (about 3 minutes).
+#       standby at once); last, the mixed scenario (40% writes, 20%
+#       transfers, 20% history reads, 20% balance reads over 10,000 users)
+#       without and with the standby as DATABASE_READ_URL.
+# SCALING_ONLY=standby runs (c) alone (about 4 minutes).
 # `ledgerd verify` after each configuration. Prints one line a run
 # (name, req/s, p99 ms, result; then the write transactions per second
 # and their mean batch, summed over the processes, over the load tool's
@@ -99,7 +101,7 @@ start_servers() {
   URLS=""; SERVERS=()
   for i in $(seq "$n"); do
     addr=127.0.0.1:$((3980 + i))
-    DATABASE_URL=$(dburl "$port") HTTP_ADDR=$addr MAX_BATCH=512 MAX_INFLIGHT=${INFLIGHT:-4} AMQP_EXCHANGE=$EXCHANGE RELAY_QUEUE= \
+    DATABASE_URL=$(dburl "$port") DATABASE_READ_URL=${READ_URL:-} HTTP_ADDR=$addr MAX_BATCH=512 MAX_INFLIGHT=${INFLIGHT:-4} AMQP_EXCHANGE=$EXCHANGE RELAY_QUEUE= \
       LOG_LEVEL=error bin/ledgerd serve --no-migrate > "$OUT/server-$port-$n-$i.log" 2>&1 &
     SERVERS+=($!); PIDS+=($!)
     URLS=${URLS:+$URLS,}http://$addr
@@ -202,4 +204,15 @@ INFLIGHT=16 start_servers "$PRIMARY_PORT" 1
 scenarios "$PRIMARY_PORT" "primary-sync-inflight16"
 stop_servers
 verify "$PRIMARY_PORT" "primary-sync-inflight16"
+log "mixed reads and writes, without and with the standby as read replica"
+for replica in no yes; do
+  fresh_db "$PRIMARY_PORT"
+  READ_URL=""
+  [ "$replica" = yes ] && READ_URL=$(dburl "$STANDBY_PORT")
+  READ_URL=$READ_URL start_servers "$PRIMARY_PORT" 1
+  measured "mixed-read-replica-$replica" -scenario mixed -users "$SPREAD_USERS" -duration "$DUR" -n 100000000
+  [ "$replica" = yes ] && curl -sf "http://127.0.0.1:3981/readyz" | grep -o '"replica":{[^}]*}' || true
+  wait_drained
+  stop_servers
+done
 log "done"

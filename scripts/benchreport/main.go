@@ -387,7 +387,10 @@ user: at 2,000 writes/s the backlog stays under 0.01 s, at 3,500/s it peaks
 at 1.05 s, at 5,000/s at 7 s. So on this machine the relay keeps pace up to
 about 3,000 writes/s; past that it needs cores of its own (`+"`ledgerd relay`"+`
 on another machine) or several channels partitioned by user
-(`+"`RELAY_PARTITIONS`"+`, issue 17).
+(`+"`RELAY_PARTITIONS`"+`). Drained alone (the table under "The relay"),
+the relay uses about a third of a core and RabbitMQ's one queue about a
+whole one: two partitions gain what the queue has left, four no more
+(docs/scaling.md, "Relay partitions").
 `)
 }
 
