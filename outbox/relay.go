@@ -379,22 +379,9 @@ func (w *worker) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) err
 			return errYield
 		}
 		if sess == nil {
-			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			s, err := dialSession(dctx, r.cfg.AMQPURL, r.share.connName(r.cfg.Name), r.cfg.Exchange, r.cfg.Queue, r.cfg.QueueType, r.onReturn(log))
-			cancel()
-			if err != nil {
-				r.cfg.OnPublishFailure("connection")
-				wait := b.next()
-				log.Warn("relay cannot reach the broker; events wait in the outbox", "err", err, "retry_in", wait.String())
-				if !sleep(ctx, wait) {
-					return nil
-				}
-				continue
+			if sess = w.dial(ctx, log, &b); sess == nil {
+				continue // waited its backoff
 			}
-			log.Info("relay connected to the broker", "exchange", r.cfg.Exchange)
-			sess = s
-			b.reset()
-			w.setConnected(true)
 		}
 
 		rows, upTo, more, err := fetchPending(ctx, conn, r.cfg.Window, scanned, w.part)
@@ -421,14 +408,11 @@ func (w *worker) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) err
 				}
 				// The next window, published behind the failed one, is
 				// not marked: it is published again, in order, with the
-				// rest of the failed one.
-				r.cfg.OnPublishFailure(failureKind(perr.err))
+				// rest of the failed one, on a new broker session.
+				w.dropSession(sess, failureKind(perr.err))
+				sess, scanned = nil, offset
 				wait := b.next()
 				log.Warn("relay publish failed; republishing from the first unconfirmed event", "err", perr.err, "confirmed", perr.confirmed, "window", len(f.rows), "retry_in", wait.String())
-				sess.close()
-				sess = nil
-				scanned = offset
-				w.setConnected(false)
 				if !sleep(ctx, wait) {
 					return nil
 				}
@@ -457,14 +441,39 @@ func (w *worker) lead(ctx context.Context, log *slog.Logger, conn *pgx.Conn) err
 			return err
 		}
 		if sess.isClosed() {
-			r.cfg.OnPublishFailure("connection")
 			log.Warn("broker connection closed; reconnecting")
-			sess.close()
+			w.dropSession(sess, "connection")
 			sess = nil
-			w.setConnected(false)
 		}
 	}
 	return nil
+}
+
+// dial opens the partition's broker session; when it cannot, it counts
+// the failure, waits b's next backoff (or until ctx ends) and returns nil.
+func (w *worker) dial(ctx context.Context, log *slog.Logger, b *backoff) *session {
+	r := w.r
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	s, err := dialSession(dctx, r.cfg.AMQPURL, r.share.connName(r.cfg.Name), r.cfg.Exchange, r.cfg.Queue, r.cfg.QueueType, r.onReturn(log))
+	cancel()
+	if err != nil {
+		r.cfg.OnPublishFailure("connection")
+		wait := b.next()
+		log.Warn("relay cannot reach the broker; events wait in the outbox", "err", err, "retry_in", wait.String())
+		sleep(ctx, wait)
+		return nil
+	}
+	log.Info("relay connected to the broker", "exchange", r.cfg.Exchange)
+	b.reset()
+	w.setConnected(true)
+	return s
+}
+
+// dropSession closes a failed broker session and counts the failure.
+func (w *worker) dropSession(s *session, kind string) {
+	w.r.cfg.OnPublishFailure(kind)
+	s.close()
+	w.setConnected(false)
 }
 
 // readOffset reads the partition's offset. When the offsets are recorded
