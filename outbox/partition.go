@@ -205,10 +205,8 @@ const (
 	relayMembers = `SELECT objid::bigint FROM pg_locks
 WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
   AND classid::bigint = $1::bigint AND objsubid = 2 AND granted`
-	relayLeaders = `SELECT ((l.classid::bigint << 32 | l.objid::bigint) - $1::bigint) >> 8, a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND l.objsubid = 1 AND l.granted
-  AND (l.classid::bigint << 32 | l.objid::bigint) IN (SELECT $1::bigint + (p::bigint << 8) FROM generate_series(0, $2::int - 1) AS p)`
+	relayLeaders = `SELECT ((l.classid::bigint << 32 | l.objid::bigint) - $1::bigint) >> 8, a.application_name
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE ` + partitionLocksHeld
 )
 
 // readMembership reads the relay processes and the partitions each leads.

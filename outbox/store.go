@@ -146,6 +146,9 @@ func decodeHeaders(s string) (map[string]any, error) {
 }
 
 const (
+	// relayPartitionCount is the partition count the offsets are
+	// recorded for (every row has the same).
+	relayPartitionCount  = `SELECT partitions FROM relay_partitions LIMIT 1`
 	partitionOffsetRead  = `SELECT partitions, position FROM relay_partitions WHERE partition = $1`
 	partitionOffsetWrite = `UPDATE relay_partitions SET position = $1 WHERE partition = $2 AND partitions = $3 AND position < $1`
 	// repartitionOffsets replaces every partition's offset with $1 new
@@ -174,7 +177,7 @@ func readOffset(ctx context.Context, conn *pgx.Conn, part Partition) (int64, err
 	)
 	err := conn.QueryRow(ctx, partitionOffsetRead, part.Index).Scan(&n, &p)
 	if errors.Is(err, pgx.ErrNoRows) {
-		if err := conn.QueryRow(ctx, `SELECT partitions FROM relay_partitions LIMIT 1`).Scan(&n); err != nil {
+		if err := conn.QueryRow(ctx, relayPartitionCount).Scan(&n); err != nil {
 			return 0, fmt.Errorf("read relay partitions: %w", err)
 		}
 	} else if err != nil {
@@ -320,17 +323,21 @@ type ClusterStatus struct {
 	Backlog
 }
 
-// relayLocksHeld counts the partitions ($2 of them) whose advisory lock
-// is held; a bigint key appears in pg_locks split in two 32-bit halves.
-const relayLocksHeld = `SELECT count(*) FROM pg_locks
-WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND objsubid = 1 AND granted
-  AND (classid::bigint << 32 | objid::bigint) IN (SELECT $1::bigint + (p::bigint << 8) FROM generate_series(0, $2::int - 1) AS p)`
+// partitionLocksHeld selects, from pg_locks as l, the granted locks of the
+// partitions ($2 of them, their keys after $1 as partitionLockKey makes
+// them) in the current database; a bigint key appears split in two 32-bit
+// halves.
+const partitionLocksHeld = `l.locktype = 'advisory' AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.objsubid = 1 AND l.granted
+  AND (l.classid::bigint << 32 | l.objid::bigint) IN (SELECT $1::bigint + (p::bigint << 8) FROM generate_series(0, $2::int - 1) AS p)`
+
+// relayLocksHeld counts the partitions whose advisory lock is held.
+const relayLocksHeld = `SELECT count(*) FROM pg_locks l WHERE ` + partitionLocksHeld
 
 // ReadClusterStatus reports how many partitions are led and the backlog.
 func ReadClusterStatus(ctx context.Context, q Querier) (ClusterStatus, error) {
 	var st ClusterStatus
-	if err := q.QueryRow(ctx, `SELECT partitions FROM relay_partitions LIMIT 1`).Scan(&st.Partitions); err != nil {
+	if err := q.QueryRow(ctx, relayPartitionCount).Scan(&st.Partitions); err != nil {
 		return st, fmt.Errorf("read relay partitions: %w", err)
 	}
 	if err := q.QueryRow(ctx, relayLocksHeld, relayLockKey, st.Partitions).Scan(&st.Led); err != nil {
