@@ -109,10 +109,10 @@ func serve(ctx context.Context, cfg config, logger *slog.Logger, ready chan<- st
 			ctx, cancel := context.WithTimeout(bgCtx, 2*time.Second)
 			defer cancel()
 			st := l.ReplicaStatus(ctx)
-			// The last sample measured the lag when it put the replica in
-			// use or found it lagging; not when it was down, starting, the
-			// primary unreachable or nothing replayed.
-			return metrics.ReplicaState{InUse: st.InUse, Measured: st.InUse || st.Reason == "lagging", Lag: st.Lag}
+			// The lag is measured when the sample found an as-of: not while
+			// the replica is down or starting, the primary unreachable, or
+			// nothing replayed.
+			return metrics.ReplicaState{InUse: st.InUse, Measured: !st.AsOf.IsZero(), Lag: st.Lag}
 		})
 	}
 	if cfg.AuditEnabled {
