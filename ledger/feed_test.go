@@ -3,7 +3,10 @@ package ledger_test
 import (
 	"context"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -93,3 +96,60 @@ func TestEventLogMigration(t *testing.T) {
     FROM event_log l JOIN entries e ON e.id = l.source_id) x WHERE prev IS NOT NULL AND seq <> prev + 1`).Scan(&disordered))
 	require.Zero(t, disordered)
 }
+
+// TestPreviousVersionDuringRollingUpdate: after migration 13, the previous
+// version's statements, which keep running until a rolling update ends,
+// still work: its writers' outbox rows and its sequencer's event-log rows
+// come without user_id, and get their user from their entry (or 0).
+func TestPreviousVersionDuringRollingUpdate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, dbtest.NewURL(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	l := ledger.New(pool, ledger.Options{})
+	u, err := l.CreateUser(ctx, ledger.NewUser{ID: 42, Balance: 1000})
+	require.NoError(t, err)
+	var entryID uuid.UUID
+	require.NoError(t, pool.QueryRow(ctx, `SELECT id FROM entries WHERE user_id = $1`, u.ID).Scan(&entryID))
+
+	// The previous version's outbox insert (8b054a1), with a slim row
+	// naming the entry and a whole message naming no known source.
+	const previousOutboxInsert = `INSERT INTO outbox (event_id, routing_key, headers, body, source_id, created_at)
+SELECT m.event_id, m.routing_key, m.headers::jsonb, m.body::json, m.source_id, m.created_at
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::timestamptz[])
+    WITH ORDINALITY AS m(event_id, routing_key, headers, body, source_id, created_at, ord)
+ORDER BY m.ord`
+	slim, whole := uuid.New(), uuid.New()
+	_, err = pool.Exec(ctx, previousOutboxInsert,
+		[]uuid.UUID{slim, whole}, []string{"ledger.entry.deposit", "ledger.entry.deposit"},
+		[]string{"{}", `{"ledger-user-id": 7}`}, []*string{nil, ptr(`{}`)}, []*uuid.UUID{&entryID, nil},
+		[]time.Time{time.Now(), time.Now()})
+	require.NoError(t, err, "the previous version's writers still commit")
+	rows, err := pool.Query(ctx, `SELECT user_id FROM outbox WHERE event_id = ANY($1) ORDER BY id`, []uuid.UUID{slim, whole})
+	require.NoError(t, err)
+	users, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	require.NoError(t, err)
+	require.Equal(t, []int64{42, 7}, users)
+
+	// The previous version's sequencer run.
+	const previousSequenceRun = `WITH moved AS (
+    DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT $2)
+    RETURNING id, event_id, routing_key, source_id, headers, body, created_at)
+INSERT INTO event_log (position, event_id, routing_key, source_id, headers, body, created_at)
+SELECT $1::bigint + row_number() OVER (ORDER BY id),
+    CASE WHEN event_id IS DISTINCT FROM source_id THEN event_id END, routing_key, source_id,
+    CASE WHEN body IS NOT NULL THEN headers END, body, created_at
+FROM moved`
+	var last int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT coalesce(max(position), 0) FROM event_log`).Scan(&last))
+	_, err = pool.Exec(ctx, previousSequenceRun, last, 1000)
+	require.NoError(t, err, "the previous version's sequencer still appends")
+	var missing int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM event_log WHERE user_id IS NULL`).Scan(&missing))
+	require.Zero(t, missing, "every appended event has its user")
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM event_log WHERE source_id = $1 AND user_id = 42`, entryID).Scan(&missing))
+	require.Equal(t, 2, missing, "the opening entry's own event and the previous version's")
+}
+
+func ptr[T any](v T) *T { return &v }

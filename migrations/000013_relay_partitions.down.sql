@@ -9,5 +9,9 @@ CREATE TABLE relay_offset (
 );
 INSERT INTO relay_offset (position) SELECT coalesce(min(position), 0) FROM relay_partitions;
 DROP TABLE relay_partitions;
+DROP TRIGGER event_log_fill_user_id ON event_log;
+DROP TRIGGER outbox_fill_user_id ON outbox;
+DROP FUNCTION fill_event_user_id();
+DROP FUNCTION event_user_id(uuid, jsonb);
 ALTER TABLE event_log DROP COLUMN user_id;
 ALTER TABLE outbox DROP COLUMN user_id;
