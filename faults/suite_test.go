@@ -22,6 +22,7 @@ import (
 	"github.com/ledgerd/ledgerd/ledger"
 	"github.com/ledgerd/ledgerd/migrations/dbtest"
 	"github.com/ledgerd/ledgerd/money"
+	"github.com/ledgerd/ledgerd/outbox"
 	"github.com/ledgerd/ledgerd/outbox/outboxtest"
 )
 
@@ -358,7 +359,7 @@ func TestRelayPartitionsMove(t *testing.T) {
 				e.t.Logf("killing %s, the leader of partitions %v", p.name, leading[i])
 				killed := time.Now()
 				p.Kill()
-				moved := e.waitPartitionsLed(4, 20*time.Second)
+				moved := e.waitPartitionsLed(20 * time.Second)
 				if moved < 0 {
 					e.t.Errorf("the partitions of %s had no new leader 20 s after the kill", p.name)
 				}
@@ -372,18 +373,16 @@ func TestRelayPartitionsMove(t *testing.T) {
 	})
 }
 
-// waitPartitionsLed waits until n partitions' locks are held and returns
-// how long that took, or -1 after timeout.
-func (e *env) waitPartitionsLed(n int, timeout time.Duration) time.Duration {
+// waitPartitionsLed waits until every relay partition's lock is held (as
+// `ledgerd relay --status` reads it) and returns how long that took, or -1
+// after timeout.
+func (e *env) waitPartitionsLed(timeout time.Duration) time.Duration {
 	start := time.Now()
 	for time.Since(start) < timeout {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		var held int
-		err := e.pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
-  AND objsubid = 1 AND (classid::bigint << 32 | objid::bigint) IN (SELECT $1::bigint + (p::bigint << 8) FROM generate_series(0, $2::int - 1) AS p)`,
-			relayLockKey, n).Scan(&held)
+		st, err := outbox.ReadClusterStatus(ctx, e.pool)
 		cancel()
-		if err == nil && held == n {
+		if err == nil && st.LeaderPresent {
 			return time.Since(start)
 		}
 		time.Sleep(50 * time.Millisecond)

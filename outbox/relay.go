@@ -25,9 +25,10 @@ const relayLockKey int64 = 0x6c65646765726452 // "ledgerdR"
 // RelayConfig configures a Relay. Zero durations take the defaults.
 type RelayConfig struct {
 	// DatabaseURL is the PostgreSQL URL. The relay keeps one dedicated
-	// connection: it holds the advisory lock, listens for notifications,
-	// and reads and marks rows, so a relay that lost its connection (and
-	// with it the lock) cannot mark anything.
+	// connection per partition: it holds the partition's advisory lock,
+	// listens for notifications, and reads the log and marks the
+	// partition's offset, so a relay that lost its connection (and with it
+	// the lock) cannot mark anything; and one for its member lock.
 	DatabaseURL string
 	// AMQPURL is the RabbitMQ URL.
 	AMQPURL string
@@ -166,7 +167,7 @@ type worker struct {
 func NewRelay(cfg RelayConfig) *Relay {
 	cfg.setDefaults()
 	r := &Relay{cfg: cfg, share: newShare(cfg.Partitions),
-		status: Status{Enabled: true, Role: RoleStarting, Partitions: cfg.Partitions, Leading: []int{}}}
+		status: Status{Enabled: true, Partitions: cfg.Partitions}}
 	for i := range cfg.Partitions {
 		r.workers = append(r.workers, &worker{r: r, part: Partition{Index: i, Of: cfg.Partitions}, poke: make(chan struct{}, 1), role: RoleStarting})
 	}
@@ -323,7 +324,7 @@ func (w *worker) session(ctx context.Context, log *slog.Logger, b *backoff) erro
 				continue
 			}
 		}
-		if role, _ := w.state(); role != RoleStandby {
+		if w.state() != RoleStandby {
 			log.Debug("relay partition on standby: another relay publishes it")
 		}
 		w.set(RoleStandby, false)
@@ -333,10 +334,10 @@ func (w *worker) session(ctx context.Context, log *slog.Logger, b *backoff) erro
 	}
 }
 
-func (w *worker) state() (Role, bool) {
+func (w *worker) state() Role {
 	w.r.mu.Lock()
 	defer w.r.mu.Unlock()
-	return w.role, w.connected
+	return w.role
 }
 
 // lead publishes the partition while it holds its lock on conn.

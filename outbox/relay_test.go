@@ -568,9 +568,11 @@ func (b *syncBuffer) String() string {
 }
 
 // TestRelayPartitionSkipsOthers: a partition whose users are quiet while
-// another's write thousands of events publishes its own event behind them
-// (its fetches look a bounded range ahead, and go on at once while the log
-// does), and its offset moves past the others' events.
+// another's write thousands of events publishes its own event behind them,
+// and its offset moves past the others' events. Its fetches look a bounded
+// range ahead and must go on at once while the log does: with no poll in
+// the test's time, a partition that waited for a wake-up after a range
+// without its events would never reach its own.
 func TestRelayPartitionSkipsOthers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -591,7 +593,9 @@ func TestRelayPartitionSkipsOthers(t *testing.T) {
 		Headers: map[string]any{"ledger-user-id": 1, "ledger-seq": 1}, Body: []byte(`{}`), CreatedAt: time.Now(), UserID: 1}}))
 	require.NoError(t, e.pool.SendBatch(ctx, b).Close())
 
-	_, _ = e.startRelay(t, outboxtest.UniqueName("relay-skip"), partitioned(2))
+	_, _ = e.startRelay(t, outboxtest.UniqueName("relay-skip"), partitioned(2), func(c *outbox.RelayConfig) {
+		c.PollInterval = time.Hour // one wake-up: the sequencer's, once
+	})
 	ds := e.consumer.WaitDistinct(2001, 60*time.Second)
 	last := map[int64]int64{}
 	for _, d := range ds {

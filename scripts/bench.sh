@@ -68,24 +68,11 @@ $PSQL -d postgres -At -c "SELECT name || '=' || current_setting(name) FROM pg_se
                  'max_connections', 'commit_delay', 'wal_buffers', 'checkpoint_timeout') ORDER BY name" > "$OUT/pgsettings.txt"
 
 # (a) pgbench ceilings ---------------------------------------------------
-cat > "$OUT/change.sql" <<'SQL'
-\set amount random(1, 100)
-BEGIN;
-UPDATE users SET balance = balance + :amount, seq = seq + 1, updated_at = greatest(now(), updated_at)
-  WHERE id = :uid AND balance + :amount BETWEEN 0 AND 9000000000000000 RETURNING seq AS s, balance AS b \gset
-INSERT INTO entries (id, user_id, seq, type, amount, balance_after, created_at, prev_hash, hash)
-  SELECT gen_random_uuid(), :uid, :s, 'deposit', :amount, :b, now(), p.h, sha256(p.h || int8send(:s))
-  FROM (SELECT coalesce((SELECT hash FROM entries WHERE user_id = :uid AND seq = :s - 1),
-        '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea) AS h) p;
-INSERT INTO outbox (event_id, routing_key, headers, body, created_at, user_id)
-  VALUES (gen_random_uuid(), 'ledger.entry.deposit', '{}', '{"data":{}}', now(), :uid);
-COMMIT;
-SQL
 pgbench_run() { # name users clients
   fresh_db
   $PSQL -d $DB -c "INSERT INTO users (id) SELECT generate_series(1, $2)" >/dev/null
   local script="$OUT/$1.sql"
-  { echo "\\set uid random(1, $2)"; cat "$OUT/change.sql"; } > "$script"
+  { echo "\\set uid random(1, $2)"; cat scripts/pgbench-change.sql; } > "$script"
   log "pgbench $1: $2 users, $3 clients, ${SECS}s"
   (cd "$OUT" && "$PGBENCH" -h 127.0.0.1 -U postgres -n -c "$3" -j 2 -T "$SECS" -f "$script" -l --log-prefix="$1" "$DB" > "$1.pgbench.txt" 2>&1)
   local tps p99

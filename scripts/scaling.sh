@@ -66,23 +66,10 @@ fresh_db() {
 dburl() { echo "postgres://postgres@127.0.0.1:$1/$DB?sslmode=disable"; }
 
 # (a) pgbench ceilings, as bench.sh -------------------------------------
-cat > "$OUT/change.sql" <<'SQL'
-\set amount random(1, 100)
-BEGIN;
-UPDATE users SET balance = balance + :amount, seq = seq + 1, updated_at = greatest(now(), updated_at)
-  WHERE id = :uid AND balance + :amount BETWEEN 0 AND 9000000000000000 RETURNING seq AS s, balance AS b \gset
-INSERT INTO entries (id, user_id, seq, type, amount, balance_after, created_at, prev_hash, hash)
-  SELECT gen_random_uuid(), :uid, :s, 'deposit', :amount, :b, now(), p.h, sha256(p.h || int8send(:s))
-  FROM (SELECT coalesce((SELECT hash FROM entries WHERE user_id = :uid AND seq = :s - 1),
-        '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea) AS h) p;
-INSERT INTO outbox (event_id, routing_key, headers, body, created_at, user_id)
-  VALUES (gen_random_uuid(), 'ledger.entry.deposit', '{}', '{"data":{}}', now(), :uid);
-COMMIT;
-SQL
 pgbench_run() { # name users clients
   fresh_db 5432
   $PSQL -h 127.0.0.1 -d $DB -c "INSERT INTO users (id) SELECT generate_series(1, $2)" >/dev/null
-  { echo "\\set uid random(1, $2)"; cat "$OUT/change.sql"; } > "$OUT/$1.sql"
+  { echo "\\set uid random(1, $2)"; cat scripts/pgbench-change.sql; } > "$OUT/$1.sql"
   "$PGBENCH" -h 127.0.0.1 -U postgres -n -c "$3" -j 2 -T "$SECS" -f "$OUT/$1.sql" "$DB" > "$OUT/$1.pgbench.txt" 2>&1
   printf '%-24s %8s tps\n' "pgbench-$1" "$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$OUT/$1.pgbench.txt" | head -n 1)"
 }

@@ -35,6 +35,13 @@ func servedLedger(t *testing.T) string {
 	cfg := testConfig(dbtest.NewURL(t))
 	cfg.RelayEnabled, cfg.AMQPURL, cfg.Exchange, cfg.RelayQueue = true, outboxtest.URL(), exchange, ""
 	cfg.AuditEnabled, cfg.AuditInterval, cfg.CheckpointInterval = true, 100*time.Millisecond, time.Hour
+	return serveWith(t, cfg)
+}
+
+// serveWith runs the real `serve` wiring with cfg until the test ends,
+// and returns its base URL.
+func serveWith(t *testing.T, cfg config) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -10,27 +8,6 @@ import (
 
 	"github.com/ledgerd/ledgerd/migrations/dbtest"
 )
-
-// serveWith runs the real `serve` wiring with cfg until the test ends,
-// and returns its base URL.
-func serveWith(t *testing.T, cfg config) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, slog.New(slog.DiscardHandler), ready) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-	})
-	select {
-	case addr := <-ready:
-		return "http://" + addr
-	case err := <-done:
-		t.Fatalf("serve ended early: %v", err)
-		return ""
-	}
-}
 
 // TestReplicaMetrics: the read-replica gauges are exported when
 // DATABASE_READ_URL is set, and only then. The "replica" here is the

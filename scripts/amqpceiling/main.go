@@ -92,13 +92,12 @@ func publish(url, exchange string, body []byte, n, window int) error {
 	if err := ch.Confirm(false); err != nil {
 		return err
 	}
-	name := exchange
 	ctx := context.Background()
 	for sent := 0; sent < n; {
 		k := min(window, n-sent)
 		confs := make([]*amqp.DeferredConfirmation, 0, k)
 		for range k {
-			dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, name, "ledger.entry.deposit", true, false,
+			dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, "ledger.entry.deposit", true, false,
 				amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/cloudevents+json", Body: body})
 			if err != nil {
 				return err
